@@ -1,0 +1,245 @@
+package events
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ErrKeyDestroyed means the stream's data key was destroyed (crypto-shredded):
+// its values can no longer be decrypted.
+var ErrKeyDestroyed = errors.New("events: data key destroyed")
+
+// Sealed is a secret value encrypted with its stream's data key (AES-256-GCM).
+// The associated data binds it to the stream and the version of the event
+// carrying it, so a ciphertext copied elsewhere in the log fails to open.
+type Sealed struct {
+	Nonce      []byte `json:"nonce"`
+	Ciphertext []byte `json:"ct"`
+}
+
+func associatedData(stream string, version int64) []byte {
+	return []byte("secretlog/v1\x00" + stream + "\x00" + strconv.FormatInt(version, 10))
+}
+
+func newGCM(key []byte) (cipher.AEAD, error) {
+	if len(key) != 32 {
+		return nil, fmt.Errorf("events: AES-256 key must be 32 bytes, got %d", len(key))
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// Seal encrypts plaintext with the data key for (stream, version).
+func Seal(dataKey []byte, stream string, version int64, plaintext []byte) (Sealed, error) {
+	gcm, err := newGCM(dataKey)
+	if err != nil {
+		return Sealed{}, err
+	}
+	nonce := make([]byte, gcm.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return Sealed{}, err
+	}
+	return Sealed{Nonce: nonce, Ciphertext: gcm.Seal(nil, nonce, plaintext, associatedData(stream, version))}, nil
+}
+
+// Open decrypts a Sealed value of (stream, version).
+func Open(dataKey []byte, stream string, version int64, s Sealed) ([]byte, error) {
+	gcm, err := newGCM(dataKey)
+	if err != nil {
+		return nil, err
+	}
+	if len(s.Nonce) != gcm.NonceSize() {
+		return nil, errors.New("events: sealed value has a bad nonce")
+	}
+	pt, err := gcm.Open(nil, s.Nonce, s.Ciphertext, associatedData(stream, version))
+	if err != nil {
+		return nil, errors.New("events: sealed value failed authentication")
+	}
+	return pt, nil
+}
+
+// Keyring holds key-encryption keys by id. The primary wraps new data keys;
+// the others still unwrap the data keys they wrapped, until Rewrap moves
+// them to the primary. Rotation never rewrites the log.
+type Keyring struct {
+	primary string
+	keys    map[string][]byte
+}
+
+// ParseKeyring reads "id:base64key[,id:base64key...]"; the first key is the primary.
+// Each key is 32 bytes (standard or URL base64).
+func ParseKeyring(spec string) (*Keyring, error) {
+	k := &Keyring{keys: map[string][]byte{}}
+	for _, part := range strings.Split(strings.TrimSpace(spec), ",") {
+		part = strings.TrimSpace(part)
+		id, enc, ok := strings.Cut(part, ":")
+		if !ok || id == "" {
+			return nil, errors.New("keyring: each key must be written id:base64key")
+		}
+		key, err := base64.StdEncoding.DecodeString(enc)
+		if err != nil {
+			if key, err = base64.URLEncoding.DecodeString(enc); err != nil {
+				return nil, fmt.Errorf("keyring: key %q is not base64", id)
+			}
+		}
+		if len(key) != 32 {
+			return nil, fmt.Errorf("keyring: key %q must be 32 bytes, got %d", id, len(key))
+		}
+		if _, dup := k.keys[id]; dup {
+			return nil, fmt.Errorf("keyring: key id %q appears twice", id)
+		}
+		k.keys[id] = key
+		if k.primary == "" {
+			k.primary = id
+		}
+	}
+	return k, nil
+}
+
+// NewKeySpec makes a fresh keyring spec with one random key.
+func NewKeySpec(id string) (string, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", err
+	}
+	return id + ":" + base64.StdEncoding.EncodeToString(key), nil
+}
+
+// Primary is the id of the key that wraps new data keys.
+func (k *Keyring) Primary() string { return k.primary }
+
+func (k *Keyring) wrap(stream string, dataKey []byte) (string, []byte, error) {
+	s, err := Seal(k.keys[k.primary], "datakey:"+stream, 0, dataKey)
+	if err != nil {
+		return "", nil, err
+	}
+	return k.primary, append(s.Nonce, s.Ciphertext...), nil
+}
+
+func (k *Keyring) unwrap(stream, kekID string, wrapped []byte) ([]byte, error) {
+	kek, ok := k.keys[kekID]
+	if !ok {
+		return nil, fmt.Errorf("keyring: no key %q to unwrap the data key of %s (was it removed before rewrap?)", kekID, stream)
+	}
+	if len(wrapped) < 12 {
+		return nil, errors.New("keyring: wrapped key too short")
+	}
+	return Open(kek, "datakey:"+stream, 0, Sealed{Nonce: wrapped[:12], Ciphertext: wrapped[12:]})
+}
+
+// KeyStore keeps one wrapped data key per stream in the data_keys table.
+type KeyStore struct {
+	pool    *pgxpool.Pool
+	keyring *Keyring
+}
+
+// NewKeyStore stores data keys in pool's data_keys table, wrapped by keyring.
+func NewKeyStore(pool *pgxpool.Pool, keyring *Keyring) *KeyStore {
+	return &KeyStore{pool: pool, keyring: keyring}
+}
+
+// Create makes a new random data key for stream and stores it wrapped.
+func (ks *KeyStore) Create(ctx context.Context, stream string) ([]byte, error) {
+	dk := make([]byte, 32)
+	if _, err := rand.Read(dk); err != nil {
+		return nil, err
+	}
+	kekID, wrapped, err := ks.keyring.wrap(stream, dk)
+	if err != nil {
+		return nil, err
+	}
+	_, err = ks.pool.Exec(ctx, `INSERT INTO data_keys (stream_id, kek_id, wrapped_key) VALUES ($1, $2, $3)`, stream, kekID, wrapped)
+	if err != nil {
+		return nil, fmt.Errorf("events: store data key: %w", err)
+	}
+	return dk, nil
+}
+
+// Get returns the stream's data key, or ErrKeyDestroyed.
+func (ks *KeyStore) Get(ctx context.Context, stream string) ([]byte, error) {
+	var kekID *string
+	var wrapped []byte
+	err := ks.pool.QueryRow(ctx, `SELECT kek_id, wrapped_key FROM data_keys WHERE stream_id = $1`, stream).Scan(&kekID, &wrapped)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("events: no data key for %s", stream)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if wrapped == nil {
+		return nil, ErrKeyDestroyed
+	}
+	return ks.keyring.unwrap(stream, *kekID, wrapped)
+}
+
+// Destroy erases the stream's wrapped data key for good (crypto-shredding).
+// Destroying an already destroyed key is not an error.
+func (ks *KeyStore) Destroy(ctx context.Context, stream string) error {
+	_, err := ks.pool.Exec(ctx, `UPDATE data_keys SET kek_id = NULL, wrapped_key = NULL, destroyed_at = now()
+		WHERE stream_id = $1 AND destroyed_at IS NULL`, stream)
+	return err
+}
+
+// Rewrap re-wraps every live data key not wrapped by the primary key, so that
+// retired key-encryption keys can be removed from the keyring. It returns how
+// many keys moved.
+func (ks *KeyStore) Rewrap(ctx context.Context) (int, error) {
+	moved := 0
+	for {
+		rows, err := ks.pool.Query(ctx, `SELECT stream_id, kek_id, wrapped_key FROM data_keys
+			WHERE destroyed_at IS NULL AND kek_id <> $1 LIMIT 500`, ks.keyring.primary)
+		if err != nil {
+			return moved, err
+		}
+		type row struct {
+			stream, kek string
+			wrapped     []byte
+		}
+		var batch []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.stream, &r.kek, &r.wrapped); err != nil {
+				rows.Close()
+				return moved, err
+			}
+			batch = append(batch, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return moved, err
+		}
+		if len(batch) == 0 {
+			return moved, nil
+		}
+		for _, r := range batch {
+			dk, err := ks.keyring.unwrap(r.stream, r.kek, r.wrapped)
+			if err != nil {
+				return moved, err
+			}
+			kekID, wrapped, err := ks.keyring.wrap(r.stream, dk)
+			if err != nil {
+				return moved, err
+			}
+			// Compare-and-set: a concurrent Destroy wins.
+			tag, err := ks.pool.Exec(ctx, `UPDATE data_keys SET kek_id = $2, wrapped_key = $3, rotated_at = now()
+				WHERE stream_id = $1 AND kek_id = $4 AND destroyed_at IS NULL`, r.stream, kekID, wrapped, r.kek)
+			if err != nil {
+				return moved, err
+			}
+			moved += int(tag.RowsAffected())
+		}
+	}
+}

@@ -1,0 +1,246 @@
+package events
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/tern/v2/migrate"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrate brings the log's schema (event_log, data_keys) up to date.
+func Migrate(ctx context.Context, conn *pgx.Conn) error {
+	sub, _ := fs.Sub(migrations, "migrations")
+	return RunMigrations(ctx, conn, sub, "schema_version_events")
+}
+
+// RunMigrations applies the tern migrations in fsys, tracking them in versionTable.
+// Each package that owns tables keeps its own migrations and version table.
+func RunMigrations(ctx context.Context, conn *pgx.Conn, fsys fs.FS, versionTable string) error {
+	m, err := migrate.NewMigrator(ctx, conn, versionTable)
+	if err != nil {
+		return err
+	}
+	if err := m.LoadMigrations(fsys); err != nil {
+		return err
+	}
+	return m.Migrate(ctx)
+}
+
+// PostgresStore is the log in a PostgreSQL table. Appends take one statement;
+// consumers follow commit order using the appending transaction's xid8 and
+// pg_snapshot_xmin, so a transaction that commits late is never skipped.
+type PostgresStore struct {
+	pool *pgxpool.Pool
+	// PollInterval bounds how long Subscribe waits when no notification arrives.
+	PollInterval time.Duration
+}
+
+// NewPostgresStore uses pool, whose database must be migrated with Migrate.
+func NewPostgresStore(pool *pgxpool.Pool) *PostgresStore {
+	return &PostgresStore{pool: pool, PollInterval: 500 * time.Millisecond}
+}
+
+// appendSQL checks the expected version and inserts every event in one
+// statement: no explicit transaction, one round trip. A concurrent append of
+// the same version fails on the (stream_id, version) unique key.
+const appendSQL = `
+WITH current AS (
+    SELECT coalesce(max(version), 0) AS v FROM event_log WHERE stream_id = $1
+)
+INSERT INTO event_log (event_id, stream_id, version, type, data, metadata, occurred_at)
+SELECT e.event_id, $1, current.v + e.ord, e.type, e.data, e.metadata, e.occurred_at
+FROM current,
+     unnest($3::uuid[], $4::text[], $5::bytea[], $6::jsonb[], $7::timestamptz[])
+         WITH ORDINALITY AS e(event_id, type, data, metadata, occurred_at, ord)
+WHERE $2::bigint < 0 OR current.v = $2::bigint
+ORDER BY e.ord
+RETURNING position, transaction_id::text::bigint, version`
+
+// Append implements Store.
+func (s *PostgresStore) Append(ctx context.Context, stream string, expected int64, evs ...Event) ([]Record, error) {
+	if len(evs) == 0 {
+		return nil, errors.New("events: nothing to append")
+	}
+	n := len(evs)
+	ids, types, datas, metas, times := make([]uuid.UUID, n), make([]string, n), make([][]byte, n), make([][]byte, n), make([]time.Time, n)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	recs := make([]Record, n)
+	for i, e := range evs {
+		if e.ID == "" {
+			e.ID = uuid.NewString()
+		}
+		if e.OccurredAt.IsZero() {
+			e.OccurredAt = now
+		}
+		e.OccurredAt = e.OccurredAt.UTC().Truncate(time.Microsecond)
+		id, err := uuid.Parse(e.ID)
+		if err != nil {
+			return nil, fmt.Errorf("events: event id: %w", err)
+		}
+		meta, err := json.Marshal(e.Metadata)
+		if err != nil {
+			return nil, err
+		}
+		ids[i], types[i], datas[i], metas[i], times[i] = id, e.Type, e.Data, meta, e.OccurredAt
+		recs[i] = Record{Event: e, Stream: stream}
+	}
+	rows, err := s.pool.Query(ctx, appendSQL, stream, expected, ids, types, datas, metas, times)
+	if err != nil {
+		return nil, err
+	}
+	i := 0
+	for rows.Next() {
+		var commit int64
+		if err := rows.Scan(&recs[i].Cursor.Position, &commit, &recs[i].Version); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		recs[i].Cursor.Commit = uint64(commit)
+		i++
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "event_log_stream_id_version_key" {
+			return nil, ErrConflict
+		}
+		return nil, err
+	}
+	if i == 0 {
+		return nil, ErrConflict
+	}
+	return recs, nil
+}
+
+const recordColumns = `position, transaction_id::text::bigint, event_id, stream_id, version, type, data, metadata, occurred_at`
+
+func scanRecord(row pgx.Row) (Record, error) {
+	var r Record
+	var commit int64
+	var id uuid.UUID
+	var meta []byte
+	if err := row.Scan(&r.Cursor.Position, &commit, &id, &r.Stream, &r.Version, &r.Type, &r.Data, &meta, &r.OccurredAt); err != nil {
+		return r, err
+	}
+	r.Cursor.Commit = uint64(commit)
+	r.ID = id.String()
+	r.OccurredAt = r.OccurredAt.UTC()
+	if err := json.Unmarshal(meta, &r.Metadata); err != nil {
+		return r, fmt.Errorf("events: metadata of %s@%d: %w", r.Stream, r.Version, err)
+	}
+	return r, nil
+}
+
+func collect(rows pgx.Rows, err error) ([]Record, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ReadStream implements Store.
+func (s *PostgresStore) ReadStream(ctx context.Context, stream string) ([]Record, error) {
+	return collect(s.pool.Query(ctx, `SELECT `+recordColumns+` FROM event_log WHERE stream_id = $1 ORDER BY version`, stream))
+}
+
+// readAllSQL only returns transactions below the oldest still running one:
+// everything before that point has either committed or aborted, so the cursor
+// can move past it without skipping a late commit.
+const readAllSQL = `SELECT ` + recordColumns + ` FROM event_log
+WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
+  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY transaction_id, position
+LIMIT $3`
+
+// ReadAll implements Store.
+func (s *PostgresStore) ReadAll(ctx context.Context, after Cursor, limit int) ([]Record, error) {
+	return collect(s.pool.Query(ctx, readAllSQL, fmt.Sprint(after.Commit), after.Position, limit))
+}
+
+// Subscribe implements Store. It waits for append notifications, with
+// PollInterval as a bound for missed ones.
+func (s *PostgresStore) Subscribe(ctx context.Context, after Cursor, fn func(Record) error) error {
+	wake, stop, err := Listen(ctx, s.pool, "secretlog_appended")
+	if err != nil {
+		return err
+	}
+	defer stop()
+	for {
+		recs, err := s.ReadAll(ctx, after, 500)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if err := fn(r); err != nil {
+				return err
+			}
+			after = r.Cursor
+		}
+		if len(recs) > 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wake:
+		case <-time.After(s.PollInterval):
+		}
+	}
+}
+
+// Listen holds a connection LISTENing on channel and signals wake (capacity 1,
+// never blocking) on every notification. stop releases the connection.
+func Listen(ctx context.Context, pool *pgxpool.Pool, channel string) (wake <-chan string, stop func(), err error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
+		conn.Release()
+		return nil, nil, err
+	}
+	ch := make(chan string, 1)
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			n, err := conn.Conn().WaitForNotification(lctx)
+			if err != nil {
+				return
+			}
+			select {
+			case ch <- n.Payload:
+			default:
+			}
+		}
+	}()
+	return ch, func() {
+		cancel()
+		<-done
+		// The connection may be mid-wait; drop it rather than return it to the pool LISTENing.
+		_ = conn.Conn().Close(context.Background())
+		conn.Release()
+	}, nil
+}
