@@ -1,0 +1,342 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/secretlog/secretlog/auth"
+	"github.com/secretlog/secretlog/events"
+)
+
+const secretIDPrefix = "secret-"
+
+// CreateSecret stores a new secret.
+type CreateSecret struct {
+	Meta
+	Name             string
+	Data             map[string]any
+	SchemaID         string
+	Tags             map[string]any
+	ResourceGroup    auth.ResourceGroup
+	WorkspaceID      string
+	ProjectID        string
+	ServiceAccountID string
+	TrustedSecretID  string
+}
+
+// UpdateSecret changes a secret's metadata; nil fields stay as they are.
+type UpdateSecret struct {
+	Meta
+	SecretID  string
+	Name      *string
+	Tags      map[string]any
+	ProjectID *string
+}
+
+// UpdateSecretData replaces a secret's value (a new data version).
+type UpdateSecretData struct {
+	Meta
+	SecretID string
+	Data     map[string]any
+	// SchemaID, when given, replaces the schema; otherwise the current one validates the data.
+	SchemaID *string
+}
+
+// DeleteSecret deletes a secret and destroys its data key.
+type DeleteSecret struct {
+	Meta
+	SecretID string
+}
+
+// secretScope resolves where a new secret lives from the request and the caller.
+func secretScope(cmd CreateSecret) (auth.Scope, error) {
+	a := cmd.Actor
+	s := auth.Scope{Group: cmd.ResourceGroup, DomainID: a.DomainID}
+	switch cmd.ResourceGroup {
+	case auth.GroupDomain:
+		if cmd.WorkspaceID != "" || cmd.ProjectID != "" {
+			return s, invalid("resourceGroup", "a DOMAIN secret takes no workspaceId or projectId")
+		}
+	case auth.GroupWorkspace, auth.GroupProject:
+		s.WorkspaceID = cmd.WorkspaceID
+		if s.WorkspaceID == "" {
+			s.WorkspaceID = a.WorkspaceID
+		}
+		if s.WorkspaceID == "" {
+			return s, invalid("workspaceId", "is required for a %s secret", cmd.ResourceGroup)
+		}
+		if cmd.ResourceGroup == auth.GroupProject {
+			if cmd.ProjectID == "" {
+				return s, invalid("projectId", "is required for a PROJECT secret")
+			}
+			s.ProjectID = cmd.ProjectID
+		} else if cmd.ProjectID != "" {
+			return s, invalid("projectId", "a WORKSPACE secret takes no projectId")
+		}
+	default:
+		return s, invalid("resourceGroup", "must be DOMAIN, WORKSPACE or PROJECT")
+	}
+	return s, nil
+}
+
+func secretTenant(s auth.Scope) events.Tenant {
+	return events.Tenant{DomainID: s.DomainID, WorkspaceID: s.WorkspaceID, ProjectID: s.ProjectID}
+}
+
+func checkIDs(fields map[string]string) error {
+	for f, v := range fields {
+		if err := checkID(f, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// HandleCreateSecret validates, seals the value with a fresh data key and opens the stream.
+func (d Deps) HandleCreateSecret(ctx context.Context, cmd CreateSecret) (Result, error) {
+	if err := requireActor(cmd.Meta); err != nil {
+		return Result{}, err
+	}
+	name, err := checkName(cmd.Name)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := checkIDs(map[string]string{"workspaceId": cmd.WorkspaceID, "projectId": cmd.ProjectID,
+		"serviceAccountId": cmd.ServiceAccountID, "trustedSecretId": cmd.TrustedSecretID}); err != nil {
+		return Result{}, err
+	}
+	tags, err := checkTags(cmd.Tags)
+	if err != nil {
+		return Result{}, err
+	}
+	plain, provider, err := checkData(d.Schemas, cmd.SchemaID, cmd.Data)
+	if err != nil {
+		return Result{}, err
+	}
+	scope, err := secretScope(cmd)
+	if err != nil {
+		return Result{}, err
+	}
+	if !cmd.Actor.CanWriteSecret(scope) {
+		return Result{}, denied("%s may not create a %s secret here", cmd.Actor.Role, scope.Group)
+	}
+	id := newID(secretIDPrefix)
+	key, err := d.Keys.Create(ctx, id)
+	if err != nil {
+		return Result{}, err
+	}
+	sealed, err := events.Seal(key, id, 1, plain)
+	if err != nil {
+		return Result{}, err
+	}
+	ev, err := newEvent(cmd.Meta, secretTenant(scope), events.SecretCreatedV1, events.SecretCreated{
+		SecretID: id, Name: name, SchemaID: cmd.SchemaID, Provider: provider, Tags: tags,
+		ResourceGroup: string(scope.Group), DomainID: scope.DomainID, WorkspaceID: scope.WorkspaceID,
+		ProjectID: scope.ProjectID, ServiceAccountID: cmd.ServiceAccountID, TrustedSecretID: cmd.TrustedSecretID,
+		Data: sealed,
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	recs, err := d.Store.Append(ctx, id, events.NoStream, ev)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{ID: id, Records: recs}, nil
+}
+
+// loadSecretFor loads a secret the actor may see: another tenant's secret and
+// a missing one are both NOT_FOUND.
+func (d Deps) loadSecretFor(ctx context.Context, meta Meta, id string) (*Secret, error) {
+	if err := requireActor(meta); err != nil {
+		return nil, err
+	}
+	if id == "" {
+		return nil, invalid("secretId", "is required")
+	}
+	if err := checkID("secretId", id); err != nil {
+		return nil, err
+	}
+	s := &Secret{}
+	if err := load(ctx, d.Store, id, s); err != nil {
+		return nil, err
+	}
+	if !s.Exists() || !meta.Actor.CanReadSecret(s.Scope) {
+		return nil, notFound("secret", id)
+	}
+	return s, nil
+}
+
+func (d Deps) writableSecret(ctx context.Context, meta Meta, id string) (*Secret, error) {
+	s, err := d.loadSecretFor(ctx, meta, id)
+	if err != nil {
+		return nil, err
+	}
+	if !meta.Actor.CanWriteSecret(s.Scope) {
+		return nil, denied("%s may not change secret %q", meta.Actor.Role, id)
+	}
+	return s, nil
+}
+
+// HandleUpdateSecret records changed metadata (no event when nothing changes).
+func (d Deps) HandleUpdateSecret(ctx context.Context, cmd UpdateSecret) (Result, error) {
+	s, err := d.writableSecret(ctx, cmd.Meta, cmd.SecretID)
+	if err != nil {
+		return Result{}, err
+	}
+	var ev events.SecretUpdated
+	changed := false
+	if cmd.Name != nil {
+		name, err := checkName(*cmd.Name)
+		if err != nil {
+			return Result{}, err
+		}
+		if name != s.Name {
+			ev.Name, changed = &name, true
+		}
+	}
+	if cmd.Tags != nil {
+		tags, err := checkTags(cmd.Tags)
+		if err != nil {
+			return Result{}, err
+		}
+		if !sameJSON(tags, s.Tags) {
+			ev.Tags, changed = tags, true
+		}
+	}
+	newScope := s.Scope
+	if cmd.ProjectID != nil && *cmd.ProjectID != s.Scope.ProjectID {
+		if s.Scope.Group != auth.GroupProject {
+			return Result{}, invalid("projectId", "only a PROJECT secret can move to another project")
+		}
+		if *cmd.ProjectID == "" {
+			return Result{}, invalid("projectId", "must not be empty for a PROJECT secret")
+		}
+		if err := checkID("projectId", *cmd.ProjectID); err != nil {
+			return Result{}, err
+		}
+		newScope.ProjectID = *cmd.ProjectID
+		if !cmd.Actor.CanWriteSecret(newScope) {
+			return Result{}, denied("%s may not move secret %q to project %q", cmd.Actor.Role, s.ID, newScope.ProjectID)
+		}
+		ev.ProjectID, changed = cmd.ProjectID, true
+	}
+	if !changed {
+		return Result{ID: s.ID}, nil
+	}
+	e, err := newEvent(cmd.Meta, secretTenant(newScope), events.SecretUpdatedV1, ev)
+	if err != nil {
+		return Result{}, err
+	}
+	recs, err := d.Store.Append(ctx, s.ID, s.StreamVersion, e)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{ID: s.ID, Records: recs}, nil
+}
+
+// HandleUpdateSecretData seals the new value and starts a new data version.
+func (d Deps) HandleUpdateSecretData(ctx context.Context, cmd UpdateSecretData) (Result, error) {
+	s, err := d.writableSecret(ctx, cmd.Meta, cmd.SecretID)
+	if err != nil {
+		return Result{}, err
+	}
+	schemaID := s.SchemaID
+	if cmd.SchemaID != nil {
+		schemaID = *cmd.SchemaID
+	}
+	plain, provider, err := checkData(d.Schemas, schemaID, cmd.Data)
+	if err != nil {
+		return Result{}, err
+	}
+	key, err := d.Keys.Get(ctx, s.ID)
+	if err != nil {
+		return Result{}, err
+	}
+	version := s.StreamVersion + 1
+	sealed, err := events.Seal(key, s.ID, version, plain)
+	if err != nil {
+		return Result{}, err
+	}
+	e, err := newEvent(cmd.Meta, secretTenant(s.Scope), events.SecretDataUpdatedV1,
+		events.SecretDataUpdated{SchemaID: schemaID, Provider: provider, Data: sealed})
+	if err != nil {
+		return Result{}, err
+	}
+	recs, err := d.Store.Append(ctx, s.ID, s.StreamVersion, e)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{ID: s.ID, Records: recs}, nil
+}
+
+// HandleDeleteSecret records the deletion, then shreds the data key.
+func (d Deps) HandleDeleteSecret(ctx context.Context, cmd DeleteSecret) (Result, error) {
+	s, err := d.writableSecret(ctx, cmd.Meta, cmd.SecretID)
+	if err != nil {
+		return Result{}, err
+	}
+	e, err := newEvent(cmd.Meta, secretTenant(s.Scope), events.SecretDeletedV1, events.SecretDeleted{})
+	if err != nil {
+		return Result{}, err
+	}
+	recs, err := d.Store.Append(ctx, s.ID, s.StreamVersion, e)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := d.Keys.Destroy(ctx, s.ID); err != nil {
+		return Result{}, err
+	}
+	return Result{ID: s.ID, Records: recs}, nil
+}
+
+// RevealSecretData asks for a secret's current value.
+type RevealSecretData struct {
+	Meta
+	SecretID string
+}
+
+// Revealed is a decrypted value with the data version it belongs to.
+type Revealed struct {
+	ID          string
+	DataVersion int64
+	Data        map[string]any
+}
+
+// HandleRevealSecretData decrypts the current value for SYSTEM callers of the secret's domain.
+func (d Deps) HandleRevealSecretData(ctx context.Context, q RevealSecretData) (Revealed, error) {
+	s, err := d.loadSecretFor(ctx, q.Meta, q.SecretID)
+	if err != nil {
+		return Revealed{}, err
+	}
+	if !q.Actor.CanReadSecretValue(s.Scope) {
+		return Revealed{}, denied("only SYSTEM reads secret values")
+	}
+	data, err := d.open(ctx, s.ID, s.DataEventVersion, s.Data)
+	if err != nil {
+		return Revealed{}, err
+	}
+	return Revealed{ID: s.ID, DataVersion: s.DataVersion, Data: data}, nil
+}
+
+func (d Deps) open(ctx context.Context, stream string, version int64, sealed events.Sealed) (map[string]any, error) {
+	key, err := d.Keys.Get(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := events.Open(key, stream, version, sealed)
+	if err != nil {
+		return nil, err
+	}
+	var data map[string]any
+	if err := json.Unmarshal(plain, &data); err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+func sameJSON(a, b map[string]any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}

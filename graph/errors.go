@@ -1,0 +1,72 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/secretlog/secretlog/commands"
+	"github.com/secretlog/secretlog/projections"
+)
+
+// codeOf maps every typed error to its API code, in one place.
+func codeOf(err error) (commands.Code, string) {
+	var ce *commands.Error
+	var qe *projections.QueryError
+	switch {
+	case errors.As(err, &ce):
+		return ce.Code, ce.Error()
+	case errors.As(err, &qe):
+		return commands.InvalidArgument, qe.Error()
+	case errors.Is(err, projections.ErrNotFound):
+		return commands.NotFound, "not found"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return commands.Internal, "the request was cancelled or timed out"
+	}
+	return commands.Internal, "internal error"
+}
+
+// literal matches the quoted input values gqlparser echoes in validation
+// messages: an input might be a secret, so it never goes back out.
+var literal = regexp.MustCompile(`(?s)(found|got|cannot use)\s+.*$`)
+
+// ErrorPresenter gives every error an extensions.code. Internal causes are
+// logged (they never contain secret values) and hidden from the caller.
+func ErrorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		var gqlErr *gqlerror.Error
+		if errors.As(err, &gqlErr) && gqlErr.Err == nil {
+			// Parse, validation and input coercion errors from gqlgen itself.
+			out := *gqlErr
+			out.Message = literal.ReplaceAllString(out.Message, "${1} an invalid value")
+			code := commands.InvalidArgument
+			if c, ok := out.Extensions["code"].(string); ok && c == errcode.ParseFailed {
+				code = commands.InvalidArgument
+			}
+			out.Extensions = map[string]any{"code": string(code)}
+			return &out
+		}
+		code, msg := codeOf(err)
+		if code == commands.Internal {
+			logger.ErrorContext(ctx, "request failed", "path", fmt.Sprint(graphql.GetPath(ctx)), "error", err.Error())
+		}
+		out := graphql.DefaultErrorPresenter(ctx, err)
+		out.Message = msg
+		out.Extensions = map[string]any{"code": string(code)}
+		return out
+	}
+}
+
+// Recover turns a resolver panic into an INTERNAL error instead of a crash.
+func Recover(logger *slog.Logger) graphql.RecoverFunc {
+	return func(ctx context.Context, p any) error {
+		logger.ErrorContext(ctx, "resolver panic", "panic", fmt.Sprint(p))
+		return &commands.Error{Code: commands.Internal, Message: "internal error"}
+	}
+}

@@ -1,0 +1,104 @@
+// Package projections builds secretlog's read models from the log and answers
+// queries from them. Read models are disposable: Reset drops them and the
+// projectors replay the log into identical rows.
+package projections
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/tern/v2/migrate"
+
+	"github.com/secretlog/secretlog/events"
+)
+
+// readModelDDL creates every read-model table; {{suffix}} lets a rebuild
+// build shadow tables next to the live ones.
+const readModelDDL = `
+CREATE TABLE IF NOT EXISTS secrets{{suffix}} (
+    secret_id          text PRIMARY KEY,
+    name               text        NOT NULL,
+    schema_id          text,
+    provider           text,
+    tags               jsonb       NOT NULL DEFAULT '{}',
+    resource_group     text        NOT NULL,
+    domain_id          text        NOT NULL,
+    workspace_id       text,
+    project_id         text,
+    service_account_id text,
+    trusted_secret_id  text,
+    version            bigint      NOT NULL,
+    stream_version     bigint      NOT NULL,
+    created_by         text        NOT NULL,
+    updated_by         text        NOT NULL,
+    created_at         timestamptz NOT NULL,
+    updated_at         timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS secrets{{suffix}}_scope ON secrets{{suffix}} (domain_id, workspace_id, project_id);
+CREATE INDEX IF NOT EXISTS secrets{{suffix}}_domain_created ON secrets{{suffix}} (domain_id, created_at);
+CREATE INDEX IF NOT EXISTS secrets{{suffix}}_domain_name ON secrets{{suffix}} (domain_id, name);
+CREATE INDEX IF NOT EXISTS secrets{{suffix}}_domain_provider ON secrets{{suffix}} (domain_id, provider, schema_id);
+CREATE INDEX IF NOT EXISTS secrets{{suffix}}_tags ON secrets{{suffix}} USING gin (tags jsonb_path_ops);
+
+CREATE TABLE IF NOT EXISTS user_secrets{{suffix}} (
+    user_secret_id text PRIMARY KEY,
+    name           text        NOT NULL,
+    schema_id      text,
+    provider       text,
+    tags           jsonb       NOT NULL DEFAULT '{}',
+    domain_id      text        NOT NULL,
+    user_id        text        NOT NULL,
+    version        bigint      NOT NULL,
+    stream_version bigint      NOT NULL,
+    created_by     text        NOT NULL,
+    updated_by     text        NOT NULL,
+    created_at     timestamptz NOT NULL,
+    updated_at     timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS user_secrets{{suffix}}_owner ON user_secrets{{suffix}} (domain_id, user_id, created_at);
+CREATE INDEX IF NOT EXISTS user_secrets{{suffix}}_tags ON user_secrets{{suffix}} USING gin (tags jsonb_path_ops);
+`
+
+// checkpointsDDL is watermill-sql's offsets table for PostgreSQL, plus a
+// count of applied events that proves exactly-once application.
+const checkpointsDDL = `
+CREATE TABLE IF NOT EXISTS ` + events.CheckpointsTable + ` (
+    consumer_group                varchar(255) PRIMARY KEY,
+    offset_acked                  bigint,
+    last_processed_transaction_id xid8 NOT NULL,
+    events_applied                bigint NOT NULL DEFAULT 0
+);`
+
+func readModels(suffix string) string { return strings.ReplaceAll(readModelDDL, "{{suffix}}", suffix) }
+
+// Migrate brings the read-model schema up to date.
+func Migrate(ctx context.Context, conn *pgx.Conn) error {
+	m, err := migrate.NewMigrator(ctx, conn, "schema_version_projections")
+	if err != nil {
+		return err
+	}
+	m.AppendMigration("read models and checkpoints", readModels("")+checkpointsDDL, "")
+	return m.Migrate(ctx)
+}
+
+// Reset drops every read model and checkpoint and recreates them empty: the
+// projectors then replay the whole log. Stop the projectors first.
+func Reset(ctx context.Context, conn *pgx.Conn) error {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS secrets, user_secrets`); err != nil {
+		return fmt.Errorf("drop read models: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM `+events.CheckpointsTable); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, readModels("")); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}

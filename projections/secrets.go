@@ -1,0 +1,187 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/secretlog/secretlog/events"
+)
+
+// Projection turns log records into read-model rows. Apply runs inside the
+// consuming transaction; it must ignore records of other streams' types.
+type Projection interface {
+	Name() string
+	Apply(ctx context.Context, tx pgx.Tx, rec events.Record) error
+}
+
+// Names of the projections, which are also their consumer groups.
+const (
+	SecretsProjection     = "secrets"
+	UserSecretsProjection = "user_secrets"
+)
+
+func tagsJSON(t map[string]any) ([]byte, error) {
+	if t == nil {
+		t = map[string]any{}
+	}
+	return json.Marshal(t)
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// update builds "UPDATE table SET ... WHERE key = $1 AND stream_version < $2":
+// the version guard makes a repeated event a no-op.
+type update struct {
+	sets []string
+	args []any
+}
+
+func (u *update) set(col string, v any) {
+	u.args = append(u.args, v)
+	u.sets = append(u.sets, fmt.Sprintf("%s = $%d", col, len(u.args)+2))
+}
+
+func (u *update) raw(expr string) { u.sets = append(u.sets, expr) }
+
+func (u *update) exec(ctx context.Context, tx pgx.Tx, table, key string, rec events.Record) error {
+	u.set("stream_version", rec.Version)
+	u.set("updated_at", rec.OccurredAt)
+	u.set("updated_by", rec.Metadata.Actor.Subject)
+	q := fmt.Sprintf("UPDATE %s SET %s WHERE %s = $1 AND stream_version < $2", table, strings.Join(u.sets, ", "), key)
+	_, err := tx.Exec(ctx, q, append([]any{rec.Stream, rec.Version}, u.args...)...)
+	return err
+}
+
+// SecretProjection maintains the secrets read model.
+type SecretProjection struct{ Table string }
+
+// Name implements Projection.
+func (SecretProjection) Name() string { return SecretsProjection }
+
+func (p SecretProjection) table() string {
+	if p.Table == "" {
+		return "secrets"
+	}
+	return p.Table
+}
+
+// Apply implements Projection.
+func (p SecretProjection) Apply(ctx context.Context, tx pgx.Tx, rec events.Record) error {
+	if !strings.HasPrefix(rec.Type, "Secret") {
+		return nil
+	}
+	ev, err := events.Decode(rec.Type, rec.Data)
+	if err != nil {
+		return err
+	}
+	switch e := ev.(type) {
+	case *events.SecretCreated:
+		tags, err := tagsJSON(e.Tags)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO `+p.table()+` (secret_id, name, schema_id, provider, tags, resource_group,
+			domain_id, workspace_id, project_id, service_account_id, trusted_secret_id, version, stream_version,
+			created_by, updated_by, created_at, updated_at)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,1,$12,$13,$13,$14,$14) ON CONFLICT (secret_id) DO NOTHING`,
+			e.SecretID, e.Name, nullIfEmpty(e.SchemaID), nullIfEmpty(e.Provider), tags, e.ResourceGroup,
+			e.DomainID, nullIfEmpty(e.WorkspaceID), nullIfEmpty(e.ProjectID), nullIfEmpty(e.ServiceAccountID),
+			nullIfEmpty(e.TrustedSecretID), rec.Version, rec.Metadata.Actor.Subject, rec.OccurredAt)
+		return err
+	case *events.SecretUpdated:
+		var u update
+		if e.Name != nil {
+			u.set("name", *e.Name)
+		}
+		if e.Tags != nil {
+			tags, err := tagsJSON(e.Tags)
+			if err != nil {
+				return err
+			}
+			u.set("tags", tags)
+		}
+		if e.ProjectID != nil {
+			u.set("project_id", *e.ProjectID)
+		}
+		return u.exec(ctx, tx, p.table(), "secret_id", rec)
+	case *events.SecretDataUpdated:
+		var u update
+		u.set("schema_id", nullIfEmpty(e.SchemaID))
+		u.set("provider", nullIfEmpty(e.Provider))
+		u.raw("version = version + 1")
+		return u.exec(ctx, tx, p.table(), "secret_id", rec)
+	case *events.SecretDeleted:
+		_, err := tx.Exec(ctx, `DELETE FROM `+p.table()+` WHERE secret_id = $1`, rec.Stream)
+		return err
+	}
+	return nil
+}
+
+// UserSecretProjection maintains the user_secrets read model.
+type UserSecretProjection struct{ Table string }
+
+// Name implements Projection.
+func (UserSecretProjection) Name() string { return UserSecretsProjection }
+
+func (p UserSecretProjection) table() string {
+	if p.Table == "" {
+		return "user_secrets"
+	}
+	return p.Table
+}
+
+// Apply implements Projection.
+func (p UserSecretProjection) Apply(ctx context.Context, tx pgx.Tx, rec events.Record) error {
+	if !strings.HasPrefix(rec.Type, "UserSecret") {
+		return nil
+	}
+	ev, err := events.Decode(rec.Type, rec.Data)
+	if err != nil {
+		return err
+	}
+	switch e := ev.(type) {
+	case *events.UserSecretCreated:
+		tags, err := tagsJSON(e.Tags)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO `+p.table()+` (user_secret_id, name, schema_id, provider, tags,
+			domain_id, user_id, version, stream_version, created_by, updated_by, created_at, updated_at)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,1,$8,$9,$9,$10,$10) ON CONFLICT (user_secret_id) DO NOTHING`,
+			e.UserSecretID, e.Name, nullIfEmpty(e.SchemaID), nullIfEmpty(e.Provider), tags,
+			e.DomainID, e.UserID, rec.Version, rec.Metadata.Actor.Subject, rec.OccurredAt)
+		return err
+	case *events.UserSecretUpdated:
+		var u update
+		if e.Name != nil {
+			u.set("name", *e.Name)
+		}
+		if e.Tags != nil {
+			tags, err := tagsJSON(e.Tags)
+			if err != nil {
+				return err
+			}
+			u.set("tags", tags)
+		}
+		return u.exec(ctx, tx, p.table(), "user_secret_id", rec)
+	case *events.UserSecretDataUpdated:
+		var u update
+		u.set("schema_id", nullIfEmpty(e.SchemaID))
+		u.set("provider", nullIfEmpty(e.Provider))
+		u.raw("version = version + 1")
+		return u.exec(ctx, tx, p.table(), "user_secret_id", rec)
+	case *events.UserSecretDeleted:
+		_, err := tx.Exec(ctx, `DELETE FROM `+p.table()+` WHERE user_secret_id = $1`, rec.Stream)
+		return err
+	}
+	return nil
+}

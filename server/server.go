@@ -1,0 +1,245 @@
+// Package server wires secretlog together: the database, the log, the
+// projectors, the command side, the read side and the HTTP surface
+// (GraphQL, GraphiQL, health, readiness and metrics).
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/secretlog/secretlog/auth"
+	"github.com/secretlog/secretlog/commands"
+	"github.com/secretlog/secretlog/commands/schemas"
+	"github.com/secretlog/secretlog/events"
+	"github.com/secretlog/secretlog/graph"
+	"github.com/secretlog/secretlog/graph/graphiql"
+	"github.com/secretlog/secretlog/projections"
+)
+
+// maxRequestBytes bounds a GraphQL request (a secret's data is at most 64 KiB).
+const maxRequestBytes = 1 << 20
+
+// Config is what a server needs; cmd/secretlog fills it from flags and environment.
+type Config struct {
+	DatabaseURL string
+	Keyring     *events.Keyring
+	TokenKey    []byte
+	Logger      *slog.Logger
+	// MaxConns bounds the database pool (0: pgx's default).
+	MaxConns int32
+}
+
+// Server is a running secretlog instance.
+type Server struct {
+	Pool   *pgxpool.Pool
+	Store  *events.PostgresStore
+	Keys   *events.KeyStore
+	App    *commands.Application
+	Reader *projections.Reader
+	Signer *auth.Signer
+	Runner *projections.Runner
+
+	logger   *slog.Logger
+	handler  http.Handler
+	cancel   context.CancelFunc
+	done     chan error
+	ready    atomic.Bool
+	registry *prometheus.Registry
+}
+
+// Migrate brings the log and read-model schemas up to date.
+func Migrate(ctx context.Context, databaseURL string) error {
+	conn, err := pgx.Connect(ctx, databaseURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	if err := events.Migrate(ctx, conn); err != nil {
+		return fmt.Errorf("migrate log: %w", err)
+	}
+	if err := projections.Migrate(ctx, conn); err != nil {
+		return fmt.Errorf("migrate read models: %w", err)
+	}
+	return nil
+}
+
+// New migrates the database, starts the projectors and builds the HTTP handler.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if err := Migrate(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("database url: %w", err)
+	}
+	if cfg.MaxConns > 0 {
+		pcfg.MaxConns = cfg.MaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := auth.NewSigner(cfg.TokenKey)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s := &Server{
+		Pool:     pool,
+		Store:    events.NewPostgresStore(pool),
+		Keys:     events.NewKeyStore(pool, cfg.Keyring),
+		Reader:   projections.NewReader(pool),
+		Signer:   signer,
+		logger:   logger,
+		done:     make(chan error, 1),
+		registry: reg,
+	}
+	s.App = commands.NewApplication(commands.Deps{Store: s.Store, Keys: s.Keys, Schemas: schemas.Default()},
+		logger, commands.NewMetrics(reg))
+	s.Runner = projections.NewRunner(pool, logger, projections.SecretProjection{}, projections.UserSecretProjection{})
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	waiter, err := projections.NewWaiter(runCtx, pool)
+	if err != nil {
+		cancel()
+		pool.Close()
+		return nil, err
+	}
+	ready := make(chan struct{})
+	go func() { s.done <- s.Runner.Run(runCtx, ready) }()
+	select {
+	case <-ready:
+		s.ready.Store(true)
+	case err := <-s.done:
+		cancel()
+		pool.Close()
+		return nil, fmt.Errorf("projections: %w", err)
+	case <-ctx.Done():
+		cancel()
+		pool.Close()
+		return nil, ctx.Err()
+	}
+	s.handler = s.routes(&graph.Resolver{App: s.App, Reader: s.Reader, Waiter: waiter})
+	return s, nil
+}
+
+func (s *Server) routes(res *graph.Resolver) http.Handler {
+	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: res}))
+	gql.AddTransport(transport.GET{})
+	gql.AddTransport(transport.POST{})
+	gql.Use(extension.Introspection{})
+	gql.Use(extension.FixedComplexityLimit(2000))
+	gql.SetErrorPresenter(graph.ErrorPresenter(s.logger))
+	gql.SetRecoverFunc(graph.Recover(s.logger))
+
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", http.MaxBytesHandler(s.Signer.Middleware(gql), maxRequestBytes))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if !s.ready.Load() {
+			http.Error(w, "projections not running", http.StatusServiceUnavailable)
+			return
+		}
+		if err := s.Pool.Ping(ctx); err != nil {
+			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	mux.Handle("/", graphiql.Handler())
+	return s.accessLog(mux)
+}
+
+// accessLog logs one line per request (method, path, status, time), never bodies.
+func (s *Server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		cid := r.Header.Get("X-Correlation-ID")
+		if cid == "" || len(cid) > 64 {
+			cid = uuid.NewString()
+		}
+		w.Header().Set("X-Correlation-ID", cid)
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r.WithContext(graph.WithCorrelationID(r.Context(), cid)))
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
+			return
+		}
+		s.logger.Info("http request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"took", time.Since(start), "correlation_id", cid)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Handler is the HTTP surface.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve answers on l until ctx ends, then drains requests and stops.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case err := <-s.done:
+		_ = srv.Close()
+		return fmt.Errorf("projections stopped: %w", err)
+	case <-ctx.Done():
+	}
+	s.logger.Info("shutting down: draining requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Close stops the projectors and releases the database.
+func (s *Server) Close() {
+	s.ready.Store(false)
+	s.cancel()
+	select {
+	case <-s.done:
+	case <-time.After(15 * time.Second):
+		s.logger.Warn("projections did not stop within 15s")
+	}
+	s.Pool.Close()
+}
