@@ -77,6 +77,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		if err := chownTree(dir, int(cred.Uid), int(cred.Gid)); err != nil {
 			return nil, err
 		}
+		if err := traversable(dir, logw); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := os.Stat(filepath.Join(pgdata, "PG_VERSION")); err != nil {
 		fmt.Fprintf(logw, "initialising a private PostgreSQL cluster in %s\n", pgdata)
@@ -247,6 +250,27 @@ func chownTree(dir string, uid, gid int) error {
 		}
 		return os.Lchown(p, uid, gid)
 	})
+}
+
+// traversable lets the server account reach dir: each ancestor needs o+x
+// (search, not listing). Only directories without it are changed, and each
+// change is reported.
+func traversable(dir string, logw io.Writer) error {
+	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			fmt.Fprintf(logw, "allowing the postgres account to traverse %s (chmod o+x)\n", p)
+			if err := os.Chmod(p, fi.Mode().Perm()|0o001); err != nil {
+				return err
+			}
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
 }
 
 func freePort() (int, error) {

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+
+	"github.com/secretlog/secretlog/auth"
+	"github.com/secretlog/secretlog/events"
+	"github.com/secretlog/secretlog/server"
+)
+
+func serveCommand(cfg *config) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the GraphQL API (and GraphiQL) and run the projections",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			log := cfg.logger(os.Stderr)
+			keyring, err := cfg.keyring(log)
+			if err != nil {
+				return err
+			}
+			tokenKey, devToken, err := cfg.signingKey(log)
+			if err != nil {
+				return err
+			}
+			url, stop, err := cfg.database(ctx, log)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			srv, err := server.New(ctx, server.Config{DatabaseURL: url, Keyring: keyring, TokenKey: tokenKey, Logger: log})
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			l, err := net.Listen("tcp", cfg.listen)
+			if err != nil {
+				return err
+			}
+			base := "http://" + l.Addr().String()
+			if devToken {
+				tok, err := srv.Signer.Mint(auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "domain-dev", UserID: "admin@dev"}, 24*time.Hour)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(os.Stdout, "\nsecretlog is running.\n  GraphiQL:  %s/\n  GraphQL:   %s/graphql\n"+
+					"  Development DOMAIN_ADMIN token for domain-dev (24h); paste into GraphiQL's Headers:\n"+
+					"  {\"Authorization\": \"Bearer %s\"}\n  More tokens: go run ./cmd/secretlog token --role SYSTEM --domain domain-dev\n\n",
+					base, base, tok)
+			}
+			log.Info("listening", "url", base)
+			return srv.Serve(ctx, l)
+		},
+	}
+}
+
+func migrateCommand(cfg *config) *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Bring the database schema (log and read models) up to date",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := cfg.logger(os.Stderr)
+			url, stop, err := cfg.database(cmd.Context(), log)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			if err := server.Migrate(cmd.Context(), url); err != nil {
+				return err
+			}
+			fmt.Fprintln(os.Stdout, "database schema is up to date")
+			return nil
+		},
+	}
+}
+
+func tokenCommand(cfg *config) *cobra.Command {
+	var role, domain, workspace, user, subject string
+	var projects []string
+	var ttl time.Duration
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "Mint a bearer token the server accepts",
+		Example: `  secretlog token --role DOMAIN_ADMIN --domain domain-dev --user alice@example.com
+  secretlog token --role WORKSPACE_MEMBER --domain d1 --workspace ws1 --project p1 --project p2 --ttl 8h`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := cfg.logger(os.Stderr)
+			key, _, err := cfg.signingKey(log)
+			if err != nil {
+				return err
+			}
+			signer, err := auth.NewSigner(key)
+			if err != nil {
+				return err
+			}
+			r, err := auth.ParseRole(strings.ToUpper(role))
+			if err != nil {
+				return err
+			}
+			tok, err := signer.Mint(auth.Identity{Role: r, DomainID: domain, WorkspaceID: workspace,
+				Projects: projects, UserID: user, Subject: subject}, ttl)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(os.Stdout, tok)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&role, "role", "", "DOMAIN_ADMIN, WORKSPACE_OWNER, WORKSPACE_MEMBER, USER or SYSTEM")
+	f.StringVar(&domain, "domain", "", "domain id")
+	f.StringVar(&workspace, "workspace", "", "workspace id (WORKSPACE_OWNER, WORKSPACE_MEMBER)")
+	f.StringArrayVar(&projects, "project", nil, "project id (repeatable; WORKSPACE_MEMBER)")
+	f.StringVar(&user, "user", "", "user id")
+	f.StringVar(&subject, "subject", "", "token subject (default: the user id)")
+	f.DurationVar(&ttl, "ttl", time.Hour, "lifetime")
+	_ = cmd.MarkFlagRequired("role")
+	_ = cmd.MarkFlagRequired("domain")
+	return cmd
+}
+
+func rewrapCommand(cfg *config) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rewrap",
+		Short: "Re-wrap every data key with the keyring's primary key (after adding a new master key)",
+		Long: `Key rotation: put the new key first in SECRETLOG_MASTER_KEY (new:..., old:...),
+restart the servers, run rewrap, then remove the old key. The log is never rewritten.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			log := cfg.logger(os.Stderr)
+			keyring, err := cfg.keyring(log)
+			if err != nil {
+				return err
+			}
+			url, stop, err := cfg.database(ctx, log)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			pool, err := pgxpool.New(ctx, url)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			n, err := events.NewKeyStore(pool, keyring).Rewrap(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stdout, "re-wrapped %d data keys with key %q\n", n, keyring.Primary())
+			return nil
+		},
+	}
+}
