@@ -142,4 +142,3 @@ func (c *config) database(ctx context.Context, log *slog.Logger) (url string, st
 	}
 	return cluster.URL("secretlog"), func() { _ = cluster.Stop() }, nil
 }
-
