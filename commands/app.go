@@ -8,7 +8,7 @@ import (
 const conflictAttempts = 8
 
 // Application is the write side as the API sees it: every handler decorated
-// with retries, logging and metrics.
+// with per-stream serialisation, retries, metrics and logging.
 type Application struct {
 	CreateSecret         Handler[CreateSecret, Result]
 	UpdateSecret         Handler[UpdateSecret, Result]
@@ -22,31 +22,51 @@ type Application struct {
 	RevealUserSecretData Handler[RevealUserSecretData, Revealed]
 }
 
-// metaCarrier is every command: they all embed Meta.
-type metaCarrier interface{ meta() Meta }
+// command is what every command and query struct is: it carries Meta and
+// names the stream it targets ("" for a create, whose id is new).
+type command interface {
+	meta() Meta
+	target() string
+}
 
 func (m Meta) meta() Meta { return m }
 
-func resultID[C any](_ C, r Result) string { return r.ID }
+func (CreateSecret) target() string           { return "" }
+func (c UpdateSecret) target() string         { return c.SecretID }
+func (c UpdateSecretData) target() string     { return c.SecretID }
+func (c DeleteSecret) target() string         { return c.SecretID }
+func (c RevealSecretData) target() string     { return c.SecretID }
+func (CreateUserSecret) target() string       { return "" }
+func (c UpdateUserSecret) target() string     { return c.UserSecretID }
+func (c UpdateUserSecretData) target() string { return c.UserSecretID }
+func (c DeleteUserSecret) target() string     { return c.UserSecretID }
+func (c RevealUserSecretData) target() string { return c.UserSecretID }
 
-func wrap[C metaCarrier, R any](h HandlerFunc[C, R], log *slog.Logger, m *Metrics, name string, idOf func(C, R) string) Handler[C, R] {
-	var out Handler[C, R] = Retrying[C, R](h, conflictAttempts)
+// decorate applies the cross-cutting concerns; locks is nil for handlers
+// that need no per-stream serialisation (creates and reads).
+func decorate[C command, R any](h HandlerFunc[C, R], locks *streamLocks, log *slog.Logger, m *Metrics, name string) Handler[C, R] {
+	var out Handler[C, R] = h
+	if locks != nil {
+		out = Serialized(out, locks)
+	}
+	out = Retrying(out, conflictAttempts)
 	out = Measured(out, m, name)
-	return Logged(out, log, name, func(c C) Meta { return c.meta() }, idOf)
+	return Logged(out, log, name)
 }
 
 // NewApplication wires the handlers over deps.
 func NewApplication(d Deps, log *slog.Logger, m *Metrics) *Application {
+	locks := &streamLocks{}
 	return &Application{
-		CreateSecret:         wrap(d.HandleCreateSecret, log, m, "createSecret", resultID[CreateSecret]),
-		UpdateSecret:         wrap(d.HandleUpdateSecret, log, m, "updateSecret", func(c UpdateSecret, _ Result) string { return c.SecretID }),
-		UpdateSecretData:     wrap(d.HandleUpdateSecretData, log, m, "updateSecretData", func(c UpdateSecretData, _ Result) string { return c.SecretID }),
-		DeleteSecret:         wrap(d.HandleDeleteSecret, log, m, "deleteSecret", func(c DeleteSecret, _ Result) string { return c.SecretID }),
-		RevealSecretData:     wrap(d.HandleRevealSecretData, log, m, "secretData", func(c RevealSecretData, _ Revealed) string { return c.SecretID }),
-		CreateUserSecret:     wrap(d.HandleCreateUserSecret, log, m, "createUserSecret", resultID[CreateUserSecret]),
-		UpdateUserSecret:     wrap(d.HandleUpdateUserSecret, log, m, "updateUserSecret", func(c UpdateUserSecret, _ Result) string { return c.UserSecretID }),
-		UpdateUserSecretData: wrap(d.HandleUpdateUserSecretData, log, m, "updateUserSecretData", func(c UpdateUserSecretData, _ Result) string { return c.UserSecretID }),
-		DeleteUserSecret:     wrap(d.HandleDeleteUserSecret, log, m, "deleteUserSecret", func(c DeleteUserSecret, _ Result) string { return c.UserSecretID }),
-		RevealUserSecretData: wrap(d.HandleRevealUserSecretData, log, m, "userSecretData", func(c RevealUserSecretData, _ Revealed) string { return c.UserSecretID }),
+		CreateSecret:         decorate(d.HandleCreateSecret, nil, log, m, "createSecret"),
+		UpdateSecret:         decorate(d.HandleUpdateSecret, locks, log, m, "updateSecret"),
+		UpdateSecretData:     decorate(d.HandleUpdateSecretData, locks, log, m, "updateSecretData"),
+		DeleteSecret:         decorate(d.HandleDeleteSecret, locks, log, m, "deleteSecret"),
+		RevealSecretData:     decorate(d.HandleRevealSecretData, nil, log, m, "secretData"),
+		CreateUserSecret:     decorate(d.HandleCreateUserSecret, nil, log, m, "createUserSecret"),
+		UpdateUserSecret:     decorate(d.HandleUpdateUserSecret, locks, log, m, "updateUserSecret"),
+		UpdateUserSecretData: decorate(d.HandleUpdateUserSecretData, locks, log, m, "updateUserSecretData"),
+		DeleteUserSecret:     decorate(d.HandleDeleteUserSecret, locks, log, m, "deleteUserSecret"),
+		RevealUserSecretData: decorate(d.HandleRevealUserSecretData, nil, log, m, "userSecretData"),
 	}
 }

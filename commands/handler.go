@@ -7,8 +7,10 @@ package commands
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -123,18 +125,46 @@ func Retrying[C, R any](h Handler[C, R], attempts int) Handler[C, R] {
 	})
 }
 
+// streamLocks serialises writers of one stream within this process, so that
+// concurrent updates of a hot secret queue up instead of failing on version
+// conflicts. Across processes the expected-version check still decides.
+type streamLocks struct {
+	stripes [256]sync.Mutex
+}
+
+func (l *streamLocks) lock(stream string) func() {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(stream))
+	m := &l.stripes[h.Sum32()%uint32(len(l.stripes))]
+	m.Lock()
+	return m.Unlock
+}
+
+// Serialized runs h under the lock of the command's target stream.
+func Serialized[C command, R any](h Handler[C, R], locks *streamLocks) Handler[C, R] {
+	return HandlerFunc[C, R](func(ctx context.Context, cmd C) (R, error) {
+		unlock := locks.lock(cmd.target())
+		defer unlock()
+		return h.Handle(ctx, cmd)
+	})
+}
+
 // Logged records each command's outcome. It logs ids, never values.
-func Logged[C, R any](h Handler[C, R], logger *slog.Logger, name string, metaOf func(C) Meta, idOf func(C, R) string) Handler[C, R] {
+func Logged[C command, R any](h Handler[C, R], logger *slog.Logger, name string) Handler[C, R] {
 	return HandlerFunc[C, R](func(ctx context.Context, cmd C) (R, error) {
 		start := time.Now()
 		res, err := h.Handle(ctx, cmd)
-		m := metaOf(cmd)
+		m := cmd.meta()
+		resource := cmd.target()
+		if r, ok := any(res).(Result); ok && resource == "" {
+			resource = r.ID
+		}
 		attrs := []any{
 			slog.String("command", name),
 			slog.String("actor", m.Actor.Subject),
 			slog.String("role", string(m.Actor.Role)),
 			slog.String("domain", m.Actor.DomainID),
-			slog.String("resource", idOf(cmd, res)),
+			slog.String("resource", resource),
 			slog.String("correlation_id", m.CorrelationID),
 			slog.Duration("took", time.Since(start)),
 		}

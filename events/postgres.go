@@ -84,6 +84,9 @@ func (s *PostgresStore) Append(ctx context.Context, stream string, expected int6
 		if e.OccurredAt.IsZero() {
 			e.OccurredAt = now
 		}
+		if e.Data == nil {
+			e.Data = []byte{}
+		}
 		e.OccurredAt = e.OccurredAt.UTC().Truncate(time.Microsecond)
 		id, err := uuid.Parse(e.ID)
 		if err != nil {
@@ -96,16 +99,31 @@ func (s *PostgresStore) Append(ctx context.Context, stream string, expected int6
 		ids[i], types[i], datas[i], metas[i], times[i] = id, e.Type, e.Data, meta, e.OccurredAt
 		recs[i] = Record{Event: e, Stream: stream}
 	}
-	rows, err := s.pool.Query(ctx, appendSQL, stream, expected, ids, types, datas, metas, times)
+	for attempt := 0; ; attempt++ {
+		err := s.insert(ctx, recs, stream, expected, ids, types, datas, metas, times)
+		// AnyVersion promises no concurrency check: a lost race for the next
+		// version number is retried, not reported.
+		if errors.Is(err, ErrConflict) && expected == AnyVersion && attempt < 16 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return recs, nil
+	}
+}
+
+func (s *PostgresStore) insert(ctx context.Context, recs []Record, stream string, expected int64, args ...any) error {
+	rows, err := s.pool.Query(ctx, appendSQL, append([]any{stream, expected}, args...)...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	i := 0
 	for rows.Next() {
 		var commit int64
 		if err := rows.Scan(&recs[i].Cursor.Position, &commit, &recs[i].Version); err != nil {
 			rows.Close()
-			return nil, err
+			return err
 		}
 		recs[i].Cursor.Commit = uint64(commit)
 		i++
@@ -114,14 +132,14 @@ func (s *PostgresStore) Append(ctx context.Context, stream string, expected int6
 	if err := rows.Err(); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "event_log_stream_id_version_key" {
-			return nil, ErrConflict
+			return ErrConflict
 		}
-		return nil, err
+		return err
 	}
 	if i == 0 {
-		return nil, ErrConflict
+		return ErrConflict
 	}
-	return recs, nil
+	return nil
 }
 
 const recordColumns = `position, transaction_id::text::bigint, event_id, stream_id, version, type, data, metadata, occurred_at`
@@ -243,4 +261,17 @@ func Listen(ctx context.Context, pool *pgxpool.Pool, channel string) (wake <-cha
 		_ = conn.Conn().Close(context.Background())
 		conn.Release()
 	}, nil
+}
+
+// Head is the cursor of the last committed event in commit order (zero for an empty log).
+func (s *PostgresStore) Head(ctx context.Context) (Cursor, error) {
+	var c Cursor
+	var commit int64
+	err := s.pool.QueryRow(ctx, `SELECT transaction_id::text::bigint, position FROM event_log
+		ORDER BY transaction_id DESC, position DESC LIMIT 1`).Scan(&commit, &c.Position)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Cursor{}, nil
+	}
+	c.Commit = uint64(commit)
+	return c, err
 }

@@ -35,10 +35,11 @@ type SecretCreated struct {
 	Data             Sealed         `json:"data"`
 }
 
-// SecretUpdated changes metadata; nil fields are unchanged.
+// SecretUpdated changes metadata; nil fields are unchanged. Tags has no omitempty:
+// an empty (non-nil) map clears the tags.
 type SecretUpdated struct {
 	Name      *string        `json:"name,omitempty"`
-	Tags      map[string]any `json:"tags,omitempty"`
+	Tags      map[string]any `json:"tags"`
 	ProjectID *string        `json:"project_id,omitempty"`
 }
 
@@ -64,10 +65,11 @@ type UserSecretCreated struct {
 	Data         Sealed         `json:"data"`
 }
 
-// UserSecretUpdated changes metadata; nil fields are unchanged.
+// UserSecretUpdated changes metadata; nil fields are unchanged. Tags has no omitempty:
+// an empty (non-nil) map clears the tags.
 type UserSecretUpdated struct {
 	Name *string        `json:"name,omitempty"`
-	Tags map[string]any `json:"tags,omitempty"`
+	Tags map[string]any `json:"tags"`
 }
 
 // UserSecretDataUpdated replaces the value.

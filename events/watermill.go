@@ -16,8 +16,12 @@ import (
 // LogTopic is the Watermill topic name under which the log is consumed.
 const LogTopic = "event_log"
 
-// CheckpointsTable holds each consumer group's place in the log.
+// CheckpointsTable holds each projection's last applied event, written in
+// the same transaction as its rows.
 const CheckpointsTable = "projection_checkpoints"
+
+// OffsetsTable holds watermill-sql's delivery offsets per consumer group.
+const OffsetsTable = "projection_offsets"
 
 // LogSchemaAdapter makes watermill-sql consume the event_log table itself as
 // its topic: appending an event is publishing it, in one statement, so the
@@ -139,9 +143,9 @@ func RecordFromMessage(msg *message.Message) (Record, error) {
 	return r, nil
 }
 
-// CheckpointsAdapter stores consumer groups' places in CheckpointsTable.
-func CheckpointsAdapter() wsql.DefaultPostgreSQLOffsetsAdapter {
+// OffsetsAdapter stores consumer groups' delivery offsets in OffsetsTable.
+func OffsetsAdapter() wsql.DefaultPostgreSQLOffsetsAdapter {
 	return wsql.DefaultPostgreSQLOffsetsAdapter{
-		GenerateMessagesOffsetsTableName: func(string) string { return CheckpointsTable },
+		GenerateMessagesOffsetsTableName: func(string) string { return OffsetsTable },
 	}
 }

@@ -33,8 +33,10 @@ func codeOf(err error) (commands.Code, string) {
 }
 
 // literal matches the quoted input values gqlparser echoes in validation
-// messages: an input might be a secret, so it never goes back out.
-var literal = regexp.MustCompile(`(?s)(found|got|cannot use)\s+.*$`)
+// messages ("found X", "cannot represent ... value: X") and the request body
+// gqlgen echoes when it is not valid JSON ("body:..."): an input might be a
+// secret, so it never goes back out.
+var literal = regexp.MustCompile(`(?s)(found|got|cannot use|value:|body:)(?:[^A-Za-z].*)?$`)
 
 // ErrorPresenter gives every error an extensions.code. Internal causes are
 // logged (they never contain secret values) and hidden from the caller.
@@ -57,6 +59,11 @@ func ErrorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			logger.ErrorContext(ctx, "request failed", "path", fmt.Sprint(graphql.GetPath(ctx)), "error", err.Error())
 		}
 		out := graphql.DefaultErrorPresenter(ctx, err)
+		var ce *commands.Error
+		if code == commands.InvalidArgument && errors.As(err, &ce) && ce.Field == "" && len(out.Path) > 1 {
+			// An argument that failed to decode: name it by its path (input.data).
+			msg = out.Path[1:].String() + ": " + msg
+		}
 		out.Message = msg
 		out.Extensions = map[string]any{"code": string(code)}
 		return out

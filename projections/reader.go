@@ -118,15 +118,16 @@ func secretVisibility(b *sqlBuilder, id auth.Identity) string {
 	if id.Validate() != nil || id.DomainID == "" {
 		return "false"
 	}
-	domain := "domain_id = " + b.bind(id.DomainID)
+	// Bound only on the paths that use it: an unused parameter fails the query.
+	domain := func() string { return "domain_id = " + b.bind(id.DomainID) }
 	switch id.Role {
 	case auth.RoleSystem, auth.RoleDomainAdmin:
-		return domain
+		return domain()
 	case auth.RoleWorkspaceOwner:
 		if id.WorkspaceID == "" {
 			return "false"
 		}
-		return domain + " AND (resource_group = 'DOMAIN' OR (resource_group IN ('WORKSPACE', 'PROJECT') AND workspace_id = " + b.bind(id.WorkspaceID) + "))"
+		return domain() + " AND (resource_group = 'DOMAIN' OR (resource_group IN ('WORKSPACE', 'PROJECT') AND workspace_id = " + b.bind(id.WorkspaceID) + "))"
 	case auth.RoleWorkspaceMember:
 		if id.WorkspaceID == "" {
 			return "false"
@@ -136,7 +137,7 @@ func secretVisibility(b *sqlBuilder, id auth.Identity) string {
 		if projects == nil {
 			projects = []string{}
 		}
-		return domain + " AND (resource_group = 'DOMAIN' OR (resource_group = 'WORKSPACE' AND workspace_id = " + ws +
+		return domain() + " AND (resource_group = 'DOMAIN' OR (resource_group = 'WORKSPACE' AND workspace_id = " + ws +
 			") OR (resource_group = 'PROJECT' AND workspace_id = " + ws + " AND project_id = ANY(" + b.bind(projects) + "::text[])))"
 	}
 	return "false"
@@ -147,15 +148,16 @@ func userSecretVisibility(b *sqlBuilder, id auth.Identity) string {
 	if id.Validate() != nil || id.DomainID == "" {
 		return "false"
 	}
-	domain := "domain_id = " + b.bind(id.DomainID)
+	// Bound only on the paths that use it: an unused parameter fails the query.
+	domain := func() string { return "domain_id = " + b.bind(id.DomainID) }
 	switch id.Role {
 	case auth.RoleSystem, auth.RoleDomainAdmin:
-		return domain
+		return domain()
 	}
 	if id.UserID == "" {
 		return "false"
 	}
-	return domain + " AND user_id = " + b.bind(id.UserID)
+	return domain() + " AND user_id = " + b.bind(id.UserID)
 }
 
 // Reader answers get, list and stat from the read models.

@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -24,7 +23,9 @@ const ProjectedChannel = "secretlog_projected"
 
 // Runner feeds projections from the log through a Watermill router: one
 // watermill-sql subscriber (consumer group) per projection, reading the
-// event_log table in commit order. Rows and checkpoint share one transaction.
+// event_log table in commit order. Each event's rows and the projection's
+// checkpoint commit in one transaction; the checkpoint also makes
+// redeliveries (watermill-sql is at-least-once across crashes) no-ops.
 type Runner struct {
 	pool        *pgxpool.Pool
 	projections []Projection
@@ -49,23 +50,41 @@ func (r *Runner) Run(ctx context.Context, ready chan<- struct{}) error {
 		return err
 	}
 	router.AddMiddleware(middleware.Recoverer)
-	var stops []func()
-	defer func() {
-		for _, s := range stops {
-			s()
+	// One LISTEN connection wakes every projection's subscriber.
+	appended, stop, err := events.Listen(ctx, r.pool, "secretlog_appended")
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer stop()
+	wakes := make([]chan string, len(r.projections))
+	for i := range wakes {
+		wakes[i] = make(chan string, 1)
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case v := <-appended:
+				for _, w := range wakes {
+					select {
+					case w <- v:
+					default:
+					}
+				}
+			}
 		}
 	}()
-	for _, p := range r.projections {
-		wake, stop, err := events.Listen(ctx, r.pool, "secretlog_appended")
-		if err != nil {
-			return err
-		}
-		stops = append(stops, stop)
+	for i, p := range r.projections {
+		wake := wakes[i]
 		ackDeadline := 30 * time.Second
 		sub, err := wsql.NewSubscriber(wsql.BeginnerFromPgx(r.pool), wsql.SubscriberConfig{
 			ConsumerGroup:  p.Name(),
 			SchemaAdapter:  events.LogSchemaAdapter{BatchSize: r.BatchSize},
-			OffsetsAdapter: events.CheckpointsAdapter(),
+			OffsetsAdapter: events.OffsetsAdapter(),
 			AckDeadline:    &ackDeadline,
 			ResendInterval: 50 * time.Millisecond,
 			BackoffManager: &notifyBackoff{wake: wake, ctx: ctx},
@@ -85,7 +104,7 @@ func (r *Runner) Run(ctx context.Context, ready chan<- struct{}) error {
 		}()
 	}
 	err = router.Run(ctx)
-	if errors.Is(err, context.Canceled) {
+	if ctx.Err() != nil {
 		return nil
 	}
 	return err
@@ -98,31 +117,39 @@ func (r *Runner) handler(p Projection) message.NoPublishHandlerFunc {
 		if err != nil {
 			return err
 		}
-		wtx, ok := wsql.TxFromContext(ctx)
-		if !ok {
-			return errors.New("projections: message carries no transaction")
-		}
-		ptx, ok := wtx.(*wsql.PgxTx)
-		if !ok {
-			return fmt.Errorf("projections: unexpected transaction type %T", wtx)
-		}
-		// A savepoint per event: a failed event rolls back alone and is redelivered,
-		// without poisoning the batch's transaction.
-		sp, err := ptx.Tx.Begin(ctx)
-		if err != nil {
-			return err
-		}
-		if err := r.apply(ctx, sp, p, rec); err != nil {
-			_ = sp.Rollback(ctx)
+		if err := r.project(ctx, p, rec); err != nil {
 			r.logger.ErrorContext(ctx, "projection failed", "projection", p.Name(), "stream", rec.Stream,
 				"version", rec.Version, "position", rec.Cursor.Position, "error", err.Error())
 			return err
 		}
-		return sp.Commit(ctx)
+		return nil
 	}
 }
 
-func (r *Runner) apply(ctx context.Context, tx pgx.Tx, p Projection, rec events.Record) error {
+// project applies rec in its own transaction together with the projection's
+// checkpoint: an event at or before the checkpoint was applied already (a
+// redelivery after a crash) and is skipped, so each event lands exactly once.
+func (r *Runner) project(ctx context.Context, p Projection, rec events.Record) error {
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	// Read models are rebuildable and the checkpoint commits with the rows, so
+	// losing the newest projected events in a crash only means projecting them again.
+	if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+		return err
+	}
+	var commit, position int64
+	err = tx.QueryRow(ctx, `INSERT INTO `+events.CheckpointsTable+` (projection) VALUES ($1)
+		ON CONFLICT (projection) DO UPDATE SET projection = excluded.projection
+		RETURNING last_commit::text::bigint, last_position`, p.Name()).Scan(&commit, &position)
+	if err != nil {
+		return err
+	}
+	if !(events.Cursor{Commit: uint64(commit), Position: position}).Before(rec.Cursor) {
+		return nil
+	}
 	if err := p.Apply(ctx, tx, rec); err != nil {
 		return err
 	}
@@ -131,15 +158,16 @@ func (r *Runner) apply(ctx context.Context, tx pgx.Tx, p Projection, rec events.
 			return err
 		}
 	}
-	// The checkpoint moves with the rows, so rows never commit without it.
 	if _, err := tx.Exec(ctx, `UPDATE `+events.CheckpointsTable+`
-		SET offset_acked = $2, last_processed_transaction_id = $3::text::xid8, events_applied = events_applied + 1
-		WHERE consumer_group = $1`, p.Name(), rec.Cursor.Position, strconv.FormatUint(rec.Cursor.Commit, 10)); err != nil {
+		SET last_commit = $2::text::xid8, last_position = $3, events_applied = events_applied + 1
+		WHERE projection = $1`, p.Name(), strconv.FormatUint(rec.Cursor.Commit, 10), rec.Cursor.Position); err != nil {
 		return err
 	}
 	payload := fmt.Sprintf("%s:%d:%d", p.Name(), rec.Cursor.Commit, rec.Cursor.Position)
-	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, ProjectedChannel, payload)
-	return err
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, ProjectedChannel, payload); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
 
 // notifyBackoff makes the watermill-sql subscriber sleep until the log

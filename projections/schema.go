@@ -61,14 +61,19 @@ CREATE INDEX IF NOT EXISTS user_secrets{{suffix}}_owner ON user_secrets{{suffix}
 CREATE INDEX IF NOT EXISTS user_secrets{{suffix}}_tags ON user_secrets{{suffix}} USING gin (tags jsonb_path_ops);
 `
 
-// checkpointsDDL is watermill-sql's offsets table for PostgreSQL, plus a
-// count of applied events that proves exactly-once application.
+// checkpointsDDL: watermill-sql's delivery offsets, and each projection's
+// checkpoint (with a count of applied events that proves exactly-once).
 const checkpointsDDL = `
-CREATE TABLE IF NOT EXISTS ` + events.CheckpointsTable + ` (
+CREATE TABLE IF NOT EXISTS ` + events.OffsetsTable + ` (
     consumer_group                varchar(255) PRIMARY KEY,
     offset_acked                  bigint,
-    last_processed_transaction_id xid8 NOT NULL,
-    events_applied                bigint NOT NULL DEFAULT 0
+    last_processed_transaction_id xid8 NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ` + events.CheckpointsTable + ` (
+    projection     text PRIMARY KEY,
+    last_commit    xid8   NOT NULL DEFAULT '0',
+    last_position  bigint NOT NULL DEFAULT 0,
+    events_applied bigint NOT NULL DEFAULT 0
 );`
 
 func readModels(suffix string) string { return strings.ReplaceAll(readModelDDL, "{{suffix}}", suffix) }
@@ -94,7 +99,7 @@ func Reset(ctx context.Context, conn *pgx.Conn) error {
 	if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS secrets, user_secrets`); err != nil {
 		return fmt.Errorf("drop read models: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM `+events.CheckpointsTable); err != nil {
+	if _, err := tx.Exec(ctx, `DELETE FROM `+events.CheckpointsTable+`; DELETE FROM `+events.OffsetsTable); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, readModels("")); err != nil {

@@ -61,7 +61,7 @@ func (w *Waiter) advance(name string, c events.Cursor) {
 
 // refresh reads the checkpoints directly: the fallback for missed notifications.
 func (w *Waiter) refresh(ctx context.Context) error {
-	rows, err := w.pool.Query(ctx, `SELECT consumer_group, coalesce(offset_acked, 0), last_processed_transaction_id::text::bigint FROM `+events.CheckpointsTable)
+	rows, err := w.pool.Query(ctx, `SELECT projection, last_position, last_commit::text::bigint FROM `+events.CheckpointsTable)
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,8 @@ type Server struct {
 	Signer *auth.Signer
 	Runner *projections.Runner
 
+	Waiter *projections.Waiter
+
 	logger   *slog.Logger
 	handler  http.Handler
 	cancel   context.CancelFunc
@@ -92,6 +94,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database url: %w", err)
 	}
+	// Each projection holds a connection for its consuming transaction and
+	// takes another to apply events; two more LISTEN. Leave room for requests.
+	pcfg.MaxConns = 32
 	if cfg.MaxConns > 0 {
 		pcfg.MaxConns = cfg.MaxConns
 	}
@@ -142,6 +147,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		pool.Close()
 		return nil, ctx.Err()
 	}
+	s.Waiter = waiter
 	s.handler = s.routes(&graph.Resolver{App: s.App, Reader: s.Reader, Waiter: waiter})
 	return s, nil
 }
@@ -228,6 +234,20 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
+	}
+	return nil
+}
+
+// CatchUp waits until every projection has applied the whole log as it is now.
+func (s *Server) CatchUp(ctx context.Context) error {
+	head, err := s.Store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	for _, name := range []string{projections.SecretsProjection, projections.UserSecretsProjection} {
+		if err := s.Waiter.Wait(ctx, name, head); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -44,5 +44,6 @@ CREATE TABLE data_keys (
     created_at   timestamptz NOT NULL DEFAULT now(),
     rotated_at   timestamptz,
     destroyed_at timestamptz,
-    CHECK ((destroyed_at IS NULL) = (wrapped_key IS NOT NULL))
+    CHECK ((destroyed_at IS NULL) = (wrapped_key IS NOT NULL)),
+    CHECK ((kek_id IS NULL) = (wrapped_key IS NULL))
 );
