@@ -85,7 +85,19 @@ func Migrate(ctx context.Context, conn *pgx.Conn) error {
 		return err
 	}
 	m.AppendMigration("read models and checkpoints", readModels("")+checkpointsDDL, "")
-	return m.Migrate(ctx)
+	if err := m.Migrate(ctx); err != nil {
+		return err
+	}
+	// Read models are disposable: if someone dropped one, rebuild them all
+	// from the log rather than fail.
+	var missing bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('secrets') IS NULL OR to_regclass('user_secrets') IS NULL`).Scan(&missing); err != nil {
+		return err
+	}
+	if missing {
+		return Reset(ctx, conn)
+	}
+	return nil
 }
 
 // Reset drops every read model and checkpoint and recreates them empty: the

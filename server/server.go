@@ -123,7 +123,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.App = commands.NewApplication(commands.Deps{Store: s.Store, Keys: s.Keys, Schemas: schemas.Default()},
 		logger, commands.NewMetrics(reg))
-	s.Runner = projections.NewRunner(pool, logger, projections.SecretProjection{}, projections.UserSecretProjection{})
+	s.Runner = projections.NewRunner(pool, logger, projections.All()...)
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -244,8 +244,8 @@ func (s *Server) CatchUp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range []string{projections.SecretsProjection, projections.UserSecretsProjection} {
-		if err := s.Waiter.Wait(ctx, name, head); err != nil {
+	for _, p := range projections.All() {
+		if err := s.Waiter.Wait(ctx, p.Name(), head); err != nil {
 			return err
 		}
 	}

@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/secretlog/secretlog/auth"
 	"github.com/secretlog/secretlog/events"
+	"github.com/secretlog/secretlog/projections"
 	"github.com/secretlog/secretlog/server"
 )
 
@@ -154,6 +156,52 @@ restart the servers, run rewrap, then remove the old key. The log is never rewri
 				return err
 			}
 			fmt.Fprintf(os.Stdout, "re-wrapped %d data keys with key %q\n", n, keyring.Primary())
+			return nil
+		},
+	}
+}
+
+func rebuildCommand(cfg *config) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rebuild",
+		Short: "Drop the read models and replay the whole log into them (stop the servers first)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			log := cfg.logger(os.Stderr)
+			url, stop, err := cfg.database(ctx, log)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			if err := server.Migrate(ctx, url); err != nil {
+				return err
+			}
+			pool, err := pgxpool.New(ctx, url)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			var bar *progressbar.ProgressBar
+			start := time.Now()
+			n, err := projections.Rebuild(ctx, pool, func(done, total int64) {
+				if bar == nil {
+					bar = progressbar.NewOptions64(total, progressbar.OptionSetDescription("replaying the log"),
+						progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(), progressbar.OptionShowIts(),
+						progressbar.OptionSetItsString("events"), progressbar.OptionSetPredictTime(true),
+						progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionFullWidth())
+				}
+				bar.ChangeMax64(total)
+				_ = bar.Set64(done)
+			}, projections.All()...)
+			if bar != nil {
+				_ = bar.Finish()
+				fmt.Fprintln(os.Stderr)
+			}
+			if err != nil {
+				return err
+			}
+			took := time.Since(start)
+			fmt.Fprintf(os.Stdout, "rebuilt read models from %d events in %s (%.0f events/s)\n", n, took.Round(time.Millisecond), float64(n)/took.Seconds())
 			return nil
 		},
 	}

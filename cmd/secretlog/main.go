@@ -30,6 +30,6 @@ func rootCommand() *cobra.Command {
 	}
 	cfg := &config{}
 	cfg.bind(root)
-	root.AddCommand(serveCommand(cfg), migrateCommand(cfg), tokenCommand(cfg), rewrapCommand(cfg))
+	root.AddCommand(serveCommand(cfg), migrateCommand(cfg), tokenCommand(cfg), rewrapCommand(cfg), rebuildCommand(cfg))
 	return root
 }
