@@ -118,6 +118,9 @@ func (r *Runner) handler(p Projection) message.NoPublishHandlerFunc {
 			return err
 		}
 		if err := r.project(ctx, p, rec); err != nil {
+			if ctx.Err() != nil {
+				return err // shutting down: the event is redelivered on the next start
+			}
 			r.logger.ErrorContext(ctx, "projection failed", "projection", p.Name(), "stream", rec.Stream,
 				"version", rec.Version, "position", rec.Cursor.Position, "error", err.Error())
 			return err
@@ -171,26 +174,35 @@ func (r *Runner) project(ctx context.Context, p Projection, rec events.Record) e
 }
 
 // notifyBackoff makes the watermill-sql subscriber sleep until the log
-// announces an append (or a short bound passes) instead of polling blindly.
+// announces an append instead of polling blindly. Right after activity it
+// polls briefly: an event can be committed yet still invisible while an older
+// transaction is open, and no second notification comes when that one ends.
 type notifyBackoff struct {
-	wake <-chan string
-	ctx  context.Context
+	wake     <-chan string
+	ctx      context.Context
+	lastBusy time.Time
 }
 
 func (b *notifyBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
 	if err != nil {
-		logger.Error("projection consumer error", err, nil)
+		if b.ctx.Err() == nil {
+			logger.Error("projection consumer error", err, nil)
+		}
 		return time.Second
 	}
 	if !noMsg {
+		b.lastBusy = time.Now()
 		return 0
 	}
-	// An event can be committed yet still invisible (an older transaction is
-	// open); the bound makes sure it is picked up soon after that one ends.
+	bound := time.Second
+	if time.Since(b.lastBusy) < time.Second {
+		bound = 10 * time.Millisecond
+	}
 	select {
 	case <-b.wake:
+		b.lastBusy = time.Now()
 	case <-b.ctx.Done():
-	case <-time.After(20 * time.Millisecond):
+	case <-time.After(bound):
 	}
 	return 0
 }

@@ -1,17 +1,19 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -62,27 +64,25 @@ func TestNewcomerPath(t *testing.T) {
 	cmd.Env = append(os.Environ(), "SECRETLOG_DATA_DIR="+dataDir, "SECRETLOG_LISTEN=127.0.0.1:"+port)
 	// go run forwards signals to the program; its own process group keeps them ours.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	require.NoError(t, cmd.Start())
 	defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }()
 
+	tokenRe := regexp.MustCompile(`Bearer ([A-Za-z0-9_\-.]+)`)
+	urlRe := regexp.MustCompile(`GraphiQL:\s+(http://\S+)`)
 	var token, graphiql string
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() && (token == "" || graphiql == "") {
-		line := sc.Text()
-		if m := regexp.MustCompile(`Bearer ([A-Za-z0-9_\-.]+)`).FindStringSubmatch(line); m != nil {
+	require.Eventually(t, func() bool {
+		out := stdout.String()
+		if m := tokenRe.FindStringSubmatch(out); m != nil {
 			token = m[1]
 		}
-		if m := regexp.MustCompile(`GraphiQL:\s+(http://\S+)`).FindStringSubmatch(line); m != nil {
+		if m := urlRe.FindStringSubmatch(out); m != nil {
 			graphiql = m[1]
 		}
-	}
-	require.NotEmpty(t, token, "prints a development token; stderr:\n%s", stderr.String())
+		return token != "" && graphiql != ""
+	}, 3*time.Minute, 50*time.Millisecond, "prints a development token and the GraphiQL URL")
 	require.Equal(t, "http://127.0.0.1:"+port+"/", graphiql)
-	go func() { _, _ = bufio.NewReader(stdout).WriteTo(new(bytes.Buffer)) }()
 
 	resp, err := http.Get(graphiql)
 	require.NoError(t, err)
@@ -109,12 +109,59 @@ func TestNewcomerPath(t *testing.T) {
 	require.Empty(t, out.Errors)
 	require.Equal(t, 1, out.Data.CreateSecret.Version)
 
-	require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM))
-	require.NoError(t, cmd.Wait(), "graceful shutdown; stderr:\n%s", stderr.String())
+	// Stop the program itself, as a service manager would (go run reports its
+	// own interruption as exit status 1; SIGINT may be ignored in background
+	// jobs): it shuts down gracefully and go run returns its status.
+	// Any thread of go run may have forked the program: look at every task.
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", cmd.Process.Pid))
+	require.NoError(t, err)
+	var kids []string
+	for _, task := range tasks {
+		b, err := os.ReadFile(task)
+		require.NoError(t, err)
+		kids = append(kids, strings.Fields(string(b))...)
+	}
+	require.Len(t, kids, 1, "go run runs one program")
+	var pids []int
+	for _, pid := range kids {
+		n, err := strconv.Atoi(pid)
+		require.NoError(t, err)
+		pids = append(pids, n)
+		require.NoError(t, syscall.Kill(n, syscall.SIGTERM))
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err := <-waited:
+		require.NoError(t, err, "graceful shutdown; stderr:\n%s", stderr.String())
+	case <-time.After(60 * time.Second):
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGQUIT) // goroutine dump into stderr
+		}
+		<-waited
+		t.Fatalf("no graceful shutdown within 60s; stderr:\n%s", stderr.String())
+	}
 	// The private cluster went down with it.
 	_, err = os.Stat(filepath.Join(dataDir, "postgres", "pgdata", "postmaster.pid"))
 	require.True(t, os.IsNotExist(err), "postgres stopped")
 	require.NotContains(t, stderr.String(), "t0\"", "no secret value in the log")
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func freePort(t *testing.T) string {
