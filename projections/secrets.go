@@ -14,7 +14,13 @@ import (
 // Projection turns log records into read-model rows. Apply runs inside the
 // consuming transaction; it must ignore records of other streams' types.
 type Projection interface {
+	// Name is also the consumer group and the checkpoint's key.
 	Name() string
+	// Tables are the read-model tables the projection owns, by their live names.
+	Tables() []string
+	// Shadow is the same projection writing to tables named table+suffix
+	// (a rebuild fills those, then swaps them in).
+	Shadow(suffix string) Projection
 	Apply(ctx context.Context, tx pgx.Tx, rec events.Record) error
 }
 
@@ -66,6 +72,14 @@ type SecretProjection struct{ Table string }
 
 // Name implements Projection.
 func (SecretProjection) Name() string { return SecretsProjection }
+
+// Tables implements Projection.
+func (SecretProjection) Tables() []string { return []string{"secrets"} }
+
+// Shadow implements Projection.
+func (SecretProjection) Shadow(suffix string) Projection {
+	return SecretProjection{Table: "secrets" + suffix}
+}
 
 func (p SecretProjection) table() string {
 	if p.Table == "" {
@@ -131,6 +145,14 @@ type UserSecretProjection struct{ Table string }
 
 // Name implements Projection.
 func (UserSecretProjection) Name() string { return UserSecretsProjection }
+
+// Tables implements Projection.
+func (UserSecretProjection) Tables() []string { return []string{"user_secrets"} }
+
+// Shadow implements Projection.
+func (UserSecretProjection) Shadow(suffix string) Projection {
+	return UserSecretProjection{Table: "user_secrets" + suffix}
+}
 
 func (p UserSecretProjection) table() string {
 	if p.Table == "" {
