@@ -20,6 +20,8 @@ type Application struct {
 	UpdateUserSecretData Handler[UpdateUserSecretData, Result]
 	DeleteUserSecret     Handler[DeleteUserSecret, Result]
 	RevealUserSecretData Handler[RevealUserSecretData, Revealed]
+	ReadSecretAsOf       Handler[ReadSecretAsOf, *Secret]
+	ReadUserSecretAsOf   Handler[ReadUserSecretAsOf, *UserSecret]
 }
 
 // command is what every command and query struct is: it carries Meta and
@@ -68,5 +70,7 @@ func NewApplication(d Deps, log *slog.Logger, m *Metrics) *Application {
 		UpdateUserSecretData: decorate(d.HandleUpdateUserSecretData, locks, log, m, "updateUserSecretData"),
 		DeleteUserSecret:     decorate(d.HandleDeleteUserSecret, locks, log, m, "deleteUserSecret"),
 		RevealUserSecretData: decorate(d.HandleRevealUserSecretData, nil, log, m, "userSecretData"),
+		ReadSecretAsOf:       decorate(d.HandleReadSecretAsOf, nil, log, m, "secretAsOf"),
+		ReadUserSecretAsOf:   decorate(d.HandleReadUserSecretAsOf, nil, log, m, "userSecretAsOf"),
 	}
 }

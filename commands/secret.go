@@ -29,6 +29,8 @@ type Secret struct {
 	Deleted          bool
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
+	CreatedBy        string
+	UpdatedBy        string
 }
 
 // Exists reports whether the secret was created and not deleted.
@@ -48,6 +50,7 @@ func (s *Secret) Apply(rec events.Record) error {
 				WorkspaceID: e.WorkspaceID, ProjectID: e.ProjectID},
 			ServiceAccountID: e.ServiceAccountID, TrustedSecretID: e.TrustedSecretID,
 			DataVersion: 1, Data: e.Data, DataEventVersion: rec.Version, CreatedAt: rec.OccurredAt,
+			CreatedBy: rec.Metadata.Actor.Subject,
 		}
 	case *events.SecretUpdated:
 		if e.Name != nil {
@@ -70,6 +73,7 @@ func (s *Secret) Apply(rec events.Record) error {
 	}
 	s.StreamVersion = rec.Version
 	s.UpdatedAt = rec.OccurredAt
+	s.UpdatedBy = rec.Metadata.Actor.Subject
 	return nil
 }
 
@@ -89,6 +93,8 @@ type UserSecret struct {
 	Deleted          bool
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
+	CreatedBy        string
+	UpdatedBy        string
 }
 
 // Exists reports whether the user secret was created and not deleted.
@@ -105,7 +111,7 @@ func (s *UserSecret) Apply(rec events.Record) error {
 		*s = UserSecret{
 			ID: e.UserSecretID, Name: e.Name, SchemaID: e.SchemaID, Provider: e.Provider, Tags: e.Tags,
 			DomainID: e.DomainID, UserID: e.UserID, DataVersion: 1, Data: e.Data,
-			DataEventVersion: rec.Version, CreatedAt: rec.OccurredAt,
+			DataEventVersion: rec.Version, CreatedAt: rec.OccurredAt, CreatedBy: rec.Metadata.Actor.Subject,
 		}
 	case *events.UserSecretUpdated:
 		if e.Name != nil {
@@ -125,5 +131,6 @@ func (s *UserSecret) Apply(rec events.Record) error {
 	}
 	s.StreamVersion = rec.Version
 	s.UpdatedAt = rec.OccurredAt
+	s.UpdatedBy = rec.Metadata.Actor.Subject
 	return nil
 }

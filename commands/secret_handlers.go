@@ -316,7 +316,22 @@ func (d Deps) HandleRevealSecretData(ctx context.Context, q RevealSecretData) (R
 	if err != nil {
 		return Revealed{}, err
 	}
+	// No value leaves without its read on the log.
+	if err := d.recordRead(ctx, q.Meta, secretTenant(s.Scope), s.ID, events.SecretDataReadV1,
+		events.SecretDataRead{SecretID: s.ID, DataVersion: s.DataVersion}); err != nil {
+		return Revealed{}, err
+	}
 	return Revealed{ID: s.ID, DataVersion: s.DataVersion, Data: data}, nil
+}
+
+// recordRead appends an access event to the resource's access stream.
+func (d Deps) recordRead(ctx context.Context, meta Meta, tenant events.Tenant, id, typ string, payload any) error {
+	ev, err := newEvent(meta, tenant, typ, payload)
+	if err != nil {
+		return err
+	}
+	_, err = d.Store.Append(ctx, events.AccessStream(id), events.AnyVersion, ev)
+	return err
 }
 
 func (d Deps) open(ctx context.Context, stream string, version int64, sealed events.Sealed) (map[string]any, error) {

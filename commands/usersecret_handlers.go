@@ -231,5 +231,9 @@ func (d Deps) HandleRevealUserSecretData(ctx context.Context, q RevealUserSecret
 	if err != nil {
 		return Revealed{}, err
 	}
+	if err := d.recordRead(ctx, q.Meta, userTenant(s.DomainID, s.UserID), s.ID, events.UserSecretDataReadV1,
+		events.UserSecretDataRead{UserSecretID: s.ID, DataVersion: s.DataVersion}); err != nil {
+		return Revealed{}, err
+	}
 	return Revealed{ID: s.ID, DataVersion: s.DataVersion, Data: data}, nil
 }

@@ -17,7 +17,21 @@ const (
 	UserSecretUpdatedV1     = "UserSecretUpdated.v1"
 	UserSecretDataUpdatedV1 = "UserSecretDataUpdated.v1"
 	UserSecretDeletedV1     = "UserSecretDeleted.v1"
+	SecretDataReadV1        = "SecretDataRead.v1"
+	UserSecretDataReadV1    = "UserSecretDataRead.v1"
 )
+
+// AccessStream is the stream that records value reads of a resource. Reads
+// live beside the resource's own stream so that readers never contend with
+// writers for its version.
+func AccessStream(resourceID string) string { return resourceID + ":access" }
+
+// ResourceOfStream maps a stream (a resource's own or its access stream) to
+// the resource id.
+func ResourceOfStream(stream string) string {
+	id, _ := strings.CutSuffix(stream, ":access")
+	return id
+}
 
 // SecretCreated opens a Secret stream. Data is sealed with the stream's key.
 type SecretCreated struct {
@@ -82,6 +96,18 @@ type UserSecretDataUpdated struct {
 // UserSecretDeleted ends a UserSecret.
 type UserSecretDeleted struct{}
 
+// SecretDataRead records that a secret's value was read, and which data version.
+type SecretDataRead struct {
+	SecretID    string `json:"secret_id"`
+	DataVersion int64  `json:"data_version"`
+}
+
+// UserSecretDataRead records that a user secret's value was read.
+type UserSecretDataRead struct {
+	UserSecretID string `json:"user_secret_id"`
+	DataVersion  int64  `json:"data_version"`
+}
+
 var factories = map[string]func() any{
 	SecretCreatedV1:         func() any { return &SecretCreated{} },
 	SecretUpdatedV1:         func() any { return &SecretUpdated{} },
@@ -91,6 +117,8 @@ var factories = map[string]func() any{
 	UserSecretUpdatedV1:     func() any { return &UserSecretUpdated{} },
 	UserSecretDataUpdatedV1: func() any { return &UserSecretDataUpdated{} },
 	UserSecretDeletedV1:     func() any { return &UserSecretDeleted{} },
+	SecretDataReadV1:        func() any { return &SecretDataRead{} },
+	UserSecretDataReadV1:    func() any { return &UserSecretDataRead{} },
 }
 
 // Upcaster turns a stored payload of an old event version into the current one.

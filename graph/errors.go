@@ -26,6 +26,8 @@ func codeOf(err error) (commands.Code, string) {
 		return commands.InvalidArgument, qe.Error()
 	case errors.Is(err, projections.ErrNotFound):
 		return commands.NotFound, "not found"
+	case errors.Is(err, projections.ErrPermissionDenied):
+		return commands.PermissionDenied, "permission denied"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return commands.Internal, "the request was cancelled or timed out"
 	}

@@ -6,6 +6,7 @@ package graph
 
 import (
 	"github.com/secretlog/secretlog/commands"
+	"github.com/secretlog/secretlog/events"
 	"github.com/secretlog/secretlog/projections"
 )
 
@@ -14,4 +15,5 @@ type Resolver struct {
 	App    *commands.Application
 	Reader *projections.Reader
 	Waiter *projections.Waiter
+	Log    *events.PostgresStore
 }

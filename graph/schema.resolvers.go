@@ -7,12 +7,24 @@ package graph
 
 import (
 	"context"
+	"strconv"
+	"time"
 
 	"github.com/secretlog/secretlog/auth"
 	"github.com/secretlog/secretlog/commands"
 	"github.com/secretlog/secretlog/graph/model"
 	"github.com/secretlog/secretlog/projections"
 )
+
+// Position is the resolver for the position field.
+func (r *auditEventResolver) Position(ctx context.Context, obj *projections.AuditEvent) (string, error) {
+	return strconv.FormatInt(obj.Position, 10), nil
+}
+
+// Actor is the resolver for the actor field.
+func (r *auditEventResolver) Actor(ctx context.Context, obj *projections.AuditEvent) (*model.Actor, error) {
+	return &model.Actor{UserID: obj.ActorUserID, Role: obj.ActorRole, DomainID: obj.ActorDomain, Subject: obj.ActorSubject}, nil
+}
 
 // CreateSecret is the resolver for the createSecret field.
 func (r *mutationResolver) CreateSecret(ctx context.Context, input model.CreateSecretInput) (*projections.Secret, error) {
@@ -127,7 +139,18 @@ func (r *mutationResolver) DeleteUserSecret(ctx context.Context, userSecretID st
 }
 
 // Secret is the resolver for the secret field.
-func (r *queryResolver) Secret(ctx context.Context, secretID string) (*projections.Secret, error) {
+func (r *queryResolver) Secret(ctx context.Context, secretID string, asOf *time.Time) (*projections.Secret, error) {
+	if asOf != nil {
+		m, err := meta(ctx)
+		if err != nil {
+			return nil, err
+		}
+		agg, err := r.App.ReadSecretAsOf.Handle(ctx, commands.ReadSecretAsOf{Meta: m, SecretID: secretID, AsOf: *asOf})
+		if err != nil {
+			return nil, err
+		}
+		return secretView(agg), nil
+	}
 	id, err := caller(ctx)
 	if err != nil {
 		return nil, err
@@ -185,7 +208,18 @@ func (r *queryResolver) SecretData(ctx context.Context, secretID string) (*model
 }
 
 // UserSecret is the resolver for the userSecret field.
-func (r *queryResolver) UserSecret(ctx context.Context, userSecretID string) (*projections.UserSecret, error) {
+func (r *queryResolver) UserSecret(ctx context.Context, userSecretID string, asOf *time.Time) (*projections.UserSecret, error) {
+	if asOf != nil {
+		m, err := meta(ctx)
+		if err != nil {
+			return nil, err
+		}
+		agg, err := r.App.ReadUserSecretAsOf.Handle(ctx, commands.ReadUserSecretAsOf{Meta: m, UserSecretID: userSecretID, AsOf: *asOf})
+		if err != nil {
+			return nil, err
+		}
+		return userSecretView(agg), nil
+	}
 	id, err := caller(ctx)
 	if err != nil {
 		return nil, err
@@ -241,10 +275,67 @@ func (r *queryResolver) UserSecretData(ctx context.Context, userSecretID string)
 	return secretData(rv), nil
 }
 
+// SecretHistory is the resolver for the secretHistory field.
+func (r *queryResolver) SecretHistory(ctx context.Context, secretID string, first *int, after *string) (*model.AuditEventPage, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.auditCaughtUp(ctx); err != nil {
+		return nil, err
+	}
+	return auditPage(r.Reader.History(ctx, id, "Secret", secretID, first, after))
+}
+
+// UserSecretHistory is the resolver for the userSecretHistory field.
+func (r *queryResolver) UserSecretHistory(ctx context.Context, userSecretID string, first *int, after *string) (*model.AuditEventPage, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.auditCaughtUp(ctx); err != nil {
+		return nil, err
+	}
+	return auditPage(r.Reader.History(ctx, id, "UserSecret", userSecretID, first, after))
+}
+
+// AuditEvents is the resolver for the auditEvents field.
+func (r *queryResolver) AuditEvents(ctx context.Context, filter *model.AuditFilter, first *int, after *string, newestFirst *bool) (*model.AuditEventPage, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.auditCaughtUp(ctx); err != nil {
+		return nil, err
+	}
+	var f projections.AuditFilter
+	if filter != nil {
+		f = projections.AuditFilter{ActorUserID: str(filter.ActorUserID), Role: str(filter.Role),
+			ResourceType: str(filter.ResourceType), ResourceID: str(filter.ResourceID), Types: filter.Types,
+			From: filter.From, To: filter.To}
+	}
+	return auditPage(r.Reader.AuditEvents(ctx, id, f, first, after, newestFirst != nil && *newestFirst))
+}
+
+// VerifyLog is the resolver for the verifyLog field.
+func (r *queryResolver) VerifyLog(ctx context.Context) (*model.VerifyReport, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if id.Role != auth.RoleDomainAdmin && id.Role != auth.RoleSystem {
+		return nil, &commands.Error{Code: commands.PermissionDenied, Message: "verifyLog is for DOMAIN_ADMIN and SYSTEM"}
+	}
+	return r.verify(ctx)
+}
+
 // ResourceGroup is the resolver for the resourceGroup field.
 func (r *secretResolver) ResourceGroup(ctx context.Context, obj *projections.Secret) (model.ResourceGroup, error) {
 	return model.ResourceGroup(obj.ResourceGroup), nil
 }
+
+// AuditEvent returns AuditEventResolver implementation.
+func (r *Resolver) AuditEvent() AuditEventResolver { return &auditEventResolver{r} }
 
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
@@ -256,7 +347,8 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 func (r *Resolver) Secret() SecretResolver { return &secretResolver{r} }
 
 type (
-	mutationResolver struct{ *Resolver }
-	queryResolver    struct{ *Resolver }
-	secretResolver   struct{ *Resolver }
+	auditEventResolver struct{ *Resolver }
+	mutationResolver   struct{ *Resolver }
+	queryResolver      struct{ *Resolver }
+	secretResolver     struct{ *Resolver }
 )

@@ -85,13 +85,15 @@ func Migrate(ctx context.Context, conn *pgx.Conn) error {
 		return err
 	}
 	m.AppendMigration("read models and checkpoints", readModels("")+checkpointsDDL, "")
+	m.AppendMigration("audit trail", auditTables(""), "")
 	if err := m.Migrate(ctx); err != nil {
 		return err
 	}
 	// Read models are disposable: if someone dropped one, rebuild them all
 	// from the log rather than fail.
 	var missing bool
-	if err := conn.QueryRow(ctx, `SELECT to_regclass('secrets') IS NULL OR to_regclass('user_secrets') IS NULL`).Scan(&missing); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('secrets') IS NULL OR to_regclass('user_secrets') IS NULL
+		OR to_regclass('audit_events') IS NULL OR to_regclass('audit_streams') IS NULL`).Scan(&missing); err != nil {
 		return err
 	}
 	if missing {
@@ -108,13 +110,13 @@ func Reset(ctx context.Context, conn *pgx.Conn) error {
 		return err
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS secrets, user_secrets`); err != nil {
+	if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS secrets, user_secrets, audit_events, audit_streams`); err != nil {
 		return fmt.Errorf("drop read models: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM `+events.CheckpointsTable+`; DELETE FROM `+events.OffsetsTable); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, readModels("")); err != nil {
+	if _, err := tx.Exec(ctx, readModels("")+auditTables("")); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)

@@ -148,7 +148,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, ctx.Err()
 	}
 	s.Waiter = waiter
-	s.handler = s.routes(&graph.Resolver{App: s.App, Reader: s.Reader, Waiter: waiter})
+	s.handler = s.routes(&graph.Resolver{App: s.App, Reader: s.Reader, Waiter: waiter, Log: s.Store})
 	return s, nil
 }
 

@@ -7,9 +7,37 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/secretlog/secretlog/projections"
 )
+
+// Who caused an event.
+type Actor struct {
+	UserID   *string `json:"userId,omitempty"`
+	Role     string  `json:"role"`
+	DomainID string  `json:"domainId"`
+	// Token subject.
+	Subject *string `json:"subject,omitempty"`
+}
+
+type AuditEventPage struct {
+	Results []*projections.AuditEvent `json:"results"`
+	// Pass as after to get the next page; null on the last page.
+	NextCursor *string `json:"nextCursor,omitempty"`
+}
+
+type AuditFilter struct {
+	ActorUserID *string `json:"actorUserId,omitempty"`
+	Role        *string `json:"role,omitempty"`
+	// Secret or UserSecret.
+	ResourceType *string `json:"resourceType,omitempty"`
+	ResourceID   *string `json:"resourceId,omitempty"`
+	// Event types, with or without the .v1 suffix.
+	Types []string   `json:"types,omitempty"`
+	From  *time.Time `json:"from,omitempty"`
+	To    *time.Time `json:"to,omitempty"`
+}
 
 type CreateSecretInput struct {
 	Name             string         `json:"name"`
@@ -104,6 +132,13 @@ type UpdateUserSecretInput struct {
 type UserSecretList struct {
 	Results    []*projections.UserSecret `json:"results"`
 	TotalCount int                       `json:"totalCount"`
+}
+
+type VerifyReport struct {
+	Ok                  bool    `json:"ok"`
+	EventsChecked       int     `json:"eventsChecked"`
+	FirstBrokenPosition *string `json:"firstBrokenPosition,omitempty"`
+	Reason              *string `json:"reason,omitempty"`
 }
 
 type ResourceGroup string

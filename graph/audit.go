@@ -1,0 +1,66 @@
+package graph
+
+import (
+	"context"
+
+	"github.com/secretlog/secretlog/commands"
+	"github.com/secretlog/secretlog/graph/model"
+	"github.com/secretlog/secretlog/projections"
+)
+
+// auditCaughtUp waits until the audit trail holds everything in the log
+// right now, so an audit query sees every change and read before it.
+func (r *Resolver) auditCaughtUp(ctx context.Context) error {
+	head, err := r.Log.Head(ctx)
+	if err != nil {
+		return err
+	}
+	return r.settle(ctx, projections.AuditProjectionName, head)
+}
+
+func auditPage(p projections.AuditPage, err error) (*model.AuditEventPage, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := &model.AuditEventPage{Results: make([]*projections.AuditEvent, len(p.Results))}
+	for i := range p.Results {
+		out.Results[i] = &p.Results[i]
+	}
+	if p.NextCursor != "" {
+		out.NextCursor = &p.NextCursor
+	}
+	return out, nil
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// secretView presents an aggregate (replayed from the log) like a read-model row.
+func secretView(s *commands.Secret) *projections.Secret {
+	return &projections.Secret{
+		SecretID: s.ID, Name: s.Name, SchemaID: optional(s.SchemaID), Provider: optional(s.Provider), Tags: nonNil(s.Tags),
+		ResourceGroup: string(s.Scope.Group), DomainID: s.Scope.DomainID, WorkspaceID: optional(s.Scope.WorkspaceID),
+		ProjectID: optional(s.Scope.ProjectID), ServiceAccountID: optional(s.ServiceAccountID),
+		TrustedSecretID: optional(s.TrustedSecretID), Version: s.DataVersion, CreatedBy: s.CreatedBy, UpdatedBy: s.UpdatedBy,
+		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+	}
+}
+
+func userSecretView(s *commands.UserSecret) *projections.UserSecret {
+	return &projections.UserSecret{
+		UserSecretID: s.ID, Name: s.Name, SchemaID: optional(s.SchemaID), Provider: optional(s.Provider), Tags: nonNil(s.Tags),
+		DomainID: s.DomainID, UserID: s.UserID, Version: s.DataVersion, CreatedBy: s.CreatedBy, UpdatedBy: s.UpdatedBy,
+		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+	}
+}
+
+func nonNil(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
+}
