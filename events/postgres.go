@@ -38,9 +38,11 @@ func RunMigrations(ctx context.Context, conn *pgx.Conn, fsys fs.FS, versionTable
 	return m.Migrate(ctx)
 }
 
-// PostgresStore is the log in a PostgreSQL table. Appends take one statement;
-// consumers follow commit order using the appending transaction's xid8 and
-// pg_snapshot_xmin, so a transaction that commits late is never skipped.
+// PostgresStore is the log in a PostgreSQL table. Appends insert in one
+// statement, each event carrying a hash chained to its stream's previous
+// event (EventHash); consumers follow commit order using the appending
+// transaction's xid8 and pg_snapshot_xmin, so a transaction that commits late
+// is never skipped.
 type PostgresStore struct {
 	pool *pgxpool.Pool
 	// PollInterval bounds how long Subscribe waits when no notification arrives.
@@ -52,31 +54,39 @@ func NewPostgresStore(pool *pgxpool.Pool) *PostgresStore {
 	return &PostgresStore{pool: pool, PollInterval: 500 * time.Millisecond}
 }
 
-// appendSQL checks the expected version and inserts every event in one
-// statement: no explicit transaction, one round trip. A concurrent append of
-// the same version fails on the (stream_id, version) unique key.
-const appendSQL = `
-WITH current AS (
-    SELECT coalesce(max(version), 0) AS v FROM event_log WHERE stream_id = $1
-)
-INSERT INTO event_log (event_id, stream_id, version, type, data, metadata, occurred_at)
-SELECT e.event_id, $1, current.v + e.ord, e.type, e.data, e.metadata, e.occurred_at
-FROM current,
-     unnest($3::uuid[], $4::text[], $5::bytea[], $6::jsonb[], $7::timestamptz[])
-         WITH ORDINALITY AS e(event_id, type, data, metadata, occurred_at, ord)
-WHERE $2::bigint < 0 OR current.v = $2::bigint
-ORDER BY e.ord
-RETURNING position, transaction_id::text::bigint, version`
+// headSQL reads the stream's last version and hash, to check the expected
+// version and chain the new events to it.
+const headSQL = `SELECT version, hash FROM event_log WHERE stream_id = $1 ORDER BY version DESC LIMIT 1`
 
-// Append implements Store.
+// appendSQL inserts every event, with its version and chained hash computed
+// by Append, in one statement. A concurrent append of the same version fails
+// on the (stream_id, version) unique key.
+const appendSQL = `
+INSERT INTO event_log (event_id, stream_id, version, type, data, metadata, occurred_at, hash)
+SELECT e.event_id, $1, e.version, e.type, e.data, e.metadata, e.occurred_at, e.hash
+FROM unnest($2::uuid[], $3::bigint[], $4::text[], $5::bytea[], $6::json[], $7::timestamptz[], $8::bytea[])
+         WITH ORDINALITY AS e(event_id, version, type, data, metadata, occurred_at, hash, ord)
+ORDER BY e.ord
+RETURNING position, transaction_id::text::bigint`
+
+// pendingEvent is an event ready to insert, with the exact metadata bytes its
+// hash covers.
+type pendingEvent struct {
+	id   uuid.UUID
+	meta []byte
+}
+
+// Append implements Store. It reads the stream's head (version and hash),
+// checks the expected version, chains each new event's hash to the previous
+// one (EventHash) and inserts them all in one statement: two round trips, no
+// explicit transaction.
 func (s *PostgresStore) Append(ctx context.Context, stream string, expected int64, evs ...Event) ([]Record, error) {
 	if len(evs) == 0 {
 		return nil, errors.New("events: nothing to append")
 	}
-	n := len(evs)
-	ids, types, datas, metas, times := make([]uuid.UUID, n), make([]string, n), make([][]byte, n), make([][]byte, n), make([]time.Time, n)
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	recs := make([]Record, n)
+	recs := make([]Record, len(evs))
+	pending := make([]pendingEvent, len(evs))
 	for i, e := range evs {
 		if e.ID == "" {
 			e.ID = uuid.NewString()
@@ -92,18 +102,21 @@ func (s *PostgresStore) Append(ctx context.Context, stream string, expected int6
 		if err != nil {
 			return nil, fmt.Errorf("events: event id: %w", err)
 		}
+		// The hash covers the id as stored: canonical lowercase.
+		e.ID = id.String()
+		// Marshalled once: these bytes are hashed and stored as they are (json keeps them).
 		meta, err := json.Marshal(e.Metadata)
 		if err != nil {
 			return nil, err
 		}
-		ids[i], types[i], datas[i], metas[i], times[i] = id, e.Type, e.Data, meta, e.OccurredAt
+		pending[i] = pendingEvent{id: id, meta: meta}
 		recs[i] = Record{Event: e, Stream: stream}
 	}
 	for attempt := 0; ; attempt++ {
-		err := s.insert(ctx, recs, stream, expected, ids, types, datas, metas, times)
+		err := s.insert(ctx, recs, pending, stream, expected)
 		// AnyVersion promises no concurrency check: a lost race for the next
 		// version number is retried, not reported.
-		if errors.Is(err, ErrConflict) && expected == AnyVersion && attempt < 16 {
+		if errors.Is(err, ErrConflict) && expected < 0 && attempt < 16 {
 			continue
 		}
 		if err != nil {
@@ -113,15 +126,32 @@ func (s *PostgresStore) Append(ctx context.Context, stream string, expected int6
 	}
 }
 
-func (s *PostgresStore) insert(ctx context.Context, recs []Record, stream string, expected int64, args ...any) error {
-	rows, err := s.pool.Query(ctx, appendSQL, append([]any{stream, expected}, args...)...)
+func (s *PostgresStore) insert(ctx context.Context, recs []Record, pending []pendingEvent, stream string, expected int64) error {
+	var last int64
+	var prev []byte
+	err := s.pool.QueryRow(ctx, headSQL, stream).Scan(&last, &prev)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	if expected >= 0 && last != expected {
+		return ErrConflict
+	}
+	n := len(recs)
+	ids, versions, types, datas, metas, times, hashes := make([]uuid.UUID, n), make([]int64, n), make([]string, n), make([][]byte, n), make([][]byte, n), make([]time.Time, n), make([][]byte, n)
+	for i := range recs {
+		e, p := &recs[i], pending[i]
+		e.Version = last + int64(i) + 1
+		prev = EventHash(prev, stream, e.Version, e.ID, e.Type, e.OccurredAt, e.Data, p.meta)
+		ids[i], versions[i], types[i], datas[i], metas[i], times[i], hashes[i] = p.id, e.Version, e.Type, e.Data, p.meta, e.OccurredAt, prev
+	}
+	rows, err := s.pool.Query(ctx, appendSQL, stream, ids, versions, types, datas, metas, times, hashes)
 	if err != nil {
 		return err
 	}
 	i := 0
 	for rows.Next() {
 		var commit int64
-		if err := rows.Scan(&recs[i].Cursor.Position, &commit, &recs[i].Version); err != nil {
+		if err := rows.Scan(&recs[i].Cursor.Position, &commit); err != nil {
 			rows.Close()
 			return err
 		}
@@ -136,8 +166,8 @@ func (s *PostgresStore) insert(ctx context.Context, recs []Record, stream string
 		}
 		return err
 	}
-	if i == 0 {
-		return ErrConflict
+	if i != n {
+		return fmt.Errorf("events: append inserted %d of %d events", i, n)
 	}
 	return nil
 }

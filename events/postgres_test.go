@@ -175,12 +175,21 @@ func TestPostgresAnyVersionConcurrent(t *testing.T) {
 
 // insertRawSQL is what Append inserts, written out so a test can hold the
 // appending transaction open.
-const insertRawSQL = `INSERT INTO event_log (event_id, stream_id, version, type, data, metadata, occurred_at)
-VALUES ($1, $2, $3, $4, $5, $6, now())`
+const insertRawSQL = `INSERT INTO event_log (event_id, stream_id, version, type, data, metadata, occurred_at, hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+
+// rawMetadata is the envelope insertRaw stores, as exact JSON text.
+const rawMetadata = `{"actor":{"role":"SYSTEM","domain_id":"d"},"tenant":{"domain_id":"d"}}`
 
 func insertRaw(ctx context.Context, t *testing.T, tx pgx.Tx, stream string, version int64, e events.Event) {
 	t.Helper()
-	_, err := tx.Exec(ctx, insertRawSQL, e.ID, stream, version, e.Type, e.Data, `{"actor":{"role":"SYSTEM","domain_id":"d"},"tenant":{"domain_id":"d"}}`)
+	var prev []byte
+	if version > 1 {
+		require.NoError(t, tx.QueryRow(ctx, `SELECT hash FROM event_log WHERE stream_id = $1 AND version = $2`, stream, version-1).Scan(&prev))
+	}
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	hash := events.EventHash(prev, stream, version, e.ID, e.Type, at, e.Data, []byte(rawMetadata))
+	_, err := tx.Exec(ctx, insertRawSQL, e.ID, stream, version, e.Type, e.Data, rawMetadata, at, hash)
 	require.NoError(t, err)
 }
 

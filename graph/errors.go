@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/secretlog/secretlog/commands"
@@ -48,11 +48,12 @@ func ErrorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		if errors.As(err, &gqlErr) && gqlErr.Err == nil {
 			// Parse, validation and input coercion errors from gqlgen itself.
 			out := *gqlErr
-			out.Message = literal.ReplaceAllString(out.Message, "${1} an invalid value")
 			code := commands.InvalidArgument
-			if c, ok := out.Extensions["code"].(string); ok && c == errcode.ParseFailed {
-				code = commands.InvalidArgument
+			if strings.Contains(out.Message, "request body too large") {
+				code = commands.ResourceExhausted
+				out.Message = "request body exceeds the limit"
 			}
+			out.Message = literal.ReplaceAllString(out.Message, "${1} an invalid value")
 			out.Extensions = map[string]any{"code": string(code)}
 			return &out
 		}

@@ -2,12 +2,21 @@ package graph
 
 import (
 	"context"
+	"strconv"
 
-	"github.com/secretlog/secretlog/commands"
 	"github.com/secretlog/secretlog/graph/model"
 )
 
-// verify walks the log (wired to events.PostgresStore.Verify).
+// verify walks the whole log checking every hash link and checkpoint.
 func (r *Resolver) verify(ctx context.Context) (*model.VerifyReport, error) {
-	return nil, &commands.Error{Code: commands.Internal, Message: "verify is not wired yet"}
+	rep, err := r.Log.Verify(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := &model.VerifyReport{Ok: rep.OK, EventsChecked: int(rep.EventsChecked)}
+	if !rep.OK {
+		pos := strconv.FormatInt(rep.FirstBrokenPosition, 10)
+		out.FirstBrokenPosition, out.Reason = &pos, &rep.Reason
+	}
+	return out, nil
 }

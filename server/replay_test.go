@@ -112,10 +112,22 @@ func TestDropReadModelsAndReplay(t *testing.T) {
 	s.stop()
 	pool, err := pgxpool.New(ctx, s.DatabaseURL)
 	require.NoError(t, err)
-	n, err := projections.Rebuild(ctx, pool, nil, projections.All()...)
+	report, err := projections.RebuildOnline(ctx, pool, projections.RebuildOptions{})
 	pool.Close()
 	require.NoError(t, err)
-	require.Positive(t, n)
+	require.Len(t, report.Projections, len(projections.All()))
+	for _, p := range report.Projections {
+		require.Positive(t, p.Events, p.Name)
+	}
 	s.start()
 	require.Equal(t, before, replayAnswers(t, s, tokens, secretIDs, userSecretIDs))
+
+	// 3. The rebuild tool, online: the server keeps answering, then answers the same.
+	report, err = projections.RebuildOnline(ctx, s.Server.Pool, projections.RebuildOptions{})
+	require.NoError(t, err)
+	require.Len(t, report.Projections, len(projections.All()))
+	require.Equal(t, before, replayAnswers(t, s, tokens, secretIDs, userSecretIDs))
+	report, err = projections.RebuildOnline(ctx, s.Server.Pool, projections.RebuildOptions{Check: true})
+	require.NoError(t, err)
+	require.Empty(t, report.Differences)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -22,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/secretlog/secretlog/auth"
 	"github.com/secretlog/secretlog/commands"
@@ -41,8 +43,17 @@ type Config struct {
 	Keyring     *events.Keyring
 	TokenKey    []byte
 	Logger      *slog.Logger
-	// MaxConns bounds the database pool (0: pgx's default).
+	// MaxConns bounds the database pool (0: 32).
 	MaxConns int32
+	// CheckpointEvery is how often a log checkpoint is written (0: one minute).
+	CheckpointEvery time.Duration
+}
+
+func (c Config) checkpointEvery() time.Duration {
+	if c.CheckpointEvery > 0 {
+		return c.CheckpointEvery
+	}
+	return time.Minute
 }
 
 // Server is a running secretlog instance.
@@ -135,6 +146,18 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	ready := make(chan struct{})
 	go func() { s.done <- s.Runner.Run(runCtx, ready) }()
+	// Log checkpoints: a running hash over the whole log, so truncation and
+	// reordering are detectable by verify. Their hashes also go to the
+	// service log, a copy outside the database.
+	go s.Store.RunCheckpointer(runCtx, cfg.checkpointEvery(), func(cp events.Checkpoint, err error) {
+		if err != nil {
+			if runCtx.Err() == nil {
+				logger.Warn("log checkpoint failed", "error", err.Error())
+			}
+			return
+		}
+		logger.Info("log checkpoint", "position", cp.Cursor.Position, "events", cp.Events, "hash", fmt.Sprintf("%x", cp.Hash))
+	})
 	select {
 	case <-ready:
 		s.ready.Store(true)
@@ -156,6 +179,9 @@ func (s *Server) routes(res *graph.Resolver) http.Handler {
 	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: res}))
 	gql.AddTransport(transport.GET{})
 	gql.AddTransport(transport.POST{})
+	// Parsed and validated documents are reused: clients send the same few
+	// operations, and parsing plus validation was a sixth of a read's CPU.
+	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	gql.Use(extension.Introspection{})
 	gql.Use(extension.FixedComplexityLimit(2000))
 	gql.SetErrorPresenter(graph.ErrorPresenter(s.logger))

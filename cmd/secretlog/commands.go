@@ -2,7 +2,10 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -42,6 +45,13 @@ func serveCommand(cfg *config) *cobra.Command {
 				return err
 			}
 			defer srv.Close()
+			if addr := os.Getenv("SECRETLOG_PPROF"); addr != "" {
+				stopPprof, err := servePprof(addr, log)
+				if err != nil {
+					return err
+				}
+				defer stopPprof()
+			}
 			l, err := net.Listen("tcp", cfg.listen)
 			if err != nil {
 				return err
@@ -61,6 +71,26 @@ func serveCommand(cfg *config) *cobra.Command {
 			return srv.Serve(ctx, l)
 		},
 	}
+}
+
+// servePprof exposes net/http/pprof on addr (SECRETLOG_PPROF, e.g.
+// 127.0.0.1:6060) so the service can be profiled under load (bench/load
+// -pprof). It is off unless set, and never shares the API's listener.
+func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("SECRETLOG_PPROF: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	log.Warn("serving pprof (SECRETLOG_PPROF); do not expose it", "url", "http://"+l.Addr().String()+"/debug/pprof/")
+	return func() { _ = srv.Close() }, nil
 }
 
 func migrateCommand(cfg *config) *cobra.Command {
@@ -162,12 +192,31 @@ restart the servers, run rewrap, then remove the old key. The log is never rewri
 }
 
 func rebuildCommand(cfg *config) *cobra.Command {
-	return &cobra.Command{
-		Use:   "rebuild",
-		Short: "Drop the read models and replay the whole log into them (stop the servers first)",
+	var only string
+	var check bool
+	var names []string
+	for _, p := range projections.All() {
+		names = append(names, p.Name())
+	}
+	cmd := &cobra.Command{
+		Use:   "rebuild [--projection NAME] [--check]",
+		Short: "Replay the log into shadow tables and swap them in while servers keep answering",
+		Long: `Replay the whole log into fresh shadow tables and swap them in atomically, with each
+projection's checkpoint; running servers keep answering from the old tables until the swap.
+--check replays into shadow tables only, prints every row that differs from the live read
+models and exits with status 1 if any does; it changes nothing.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			log := cfg.logger(os.Stderr)
+			opts := projections.RebuildOptions{Check: check}
+			if only != "" {
+				p, err := projections.Lookup(only)
+				if err != nil {
+					return err
+				}
+				opts.Projections = []projections.Projection{p}
+			}
 			url, stop, err := cfg.database(ctx, log)
 			if err != nil {
 				return err
@@ -181,28 +230,53 @@ func rebuildCommand(cfg *config) *cobra.Command {
 				return err
 			}
 			defer pool.Close()
+			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			description := "replaying the log"
+			if check {
+				description = "replaying the log to check"
+			}
 			var bar *progressbar.ProgressBar
-			start := time.Now()
-			n, err := projections.Rebuild(ctx, pool, func(done, total int64) {
+			opts.Progress = func(done, total int64) {
 				if bar == nil {
-					bar = progressbar.NewOptions64(total, progressbar.OptionSetDescription("replaying the log"),
-						progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(), progressbar.OptionShowIts(),
+					bar = progressbar.NewOptions64(total, progressbar.OptionSetDescription(description),
+						progressbar.OptionSetWriter(stderr), progressbar.OptionShowCount(), progressbar.OptionShowIts(),
 						progressbar.OptionSetItsString("events"), progressbar.OptionSetPredictTime(true),
 						progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionFullWidth())
 				}
 				bar.ChangeMax64(total)
 				_ = bar.Set64(done)
-			}, projections.All()...)
+			}
+			report, err := projections.RebuildOnline(ctx, pool, opts)
 			if bar != nil {
 				_ = bar.Finish()
-				fmt.Fprintln(os.Stderr)
+				fmt.Fprintln(stderr)
 			}
 			if err != nil {
 				return err
 			}
-			took := time.Since(start)
-			fmt.Fprintf(os.Stdout, "rebuilt read models from %d events in %s (%.0f events/s)\n", n, took.Round(time.Millisecond), float64(n)/took.Seconds())
+			if check {
+				for _, d := range report.Differences {
+					fmt.Fprintln(stdout, d)
+				}
+				if n := len(report.Differences); n > 0 {
+					return &exitError{code: 1, err: fmt.Errorf("%d rows of the read models differ from the log", n)}
+				}
+				for _, p := range report.Projections {
+					fmt.Fprintf(stdout, "checked %s against %d events: no differences\n", p.Name, p.Events)
+				}
+				return nil
+			}
+			for _, p := range report.Projections {
+				rate := 0.0
+				if s := p.Took.Seconds(); s > 0 {
+					rate = float64(p.Events) / s
+				}
+				fmt.Fprintf(stdout, "rebuilt %s from %d events in %s (%.0f events/s)\n", p.Name, p.Events, p.Took.Round(time.Millisecond), rate)
+			}
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&only, "projection", "", "rebuild only this projection ("+strings.Join(names, ", ")+")")
+	cmd.Flags().BoolVar(&check, "check", false, "compare a fresh replay with the live read models instead of swapping; exit 1 on differences")
+	return cmd
 }

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -17,8 +18,27 @@ func main() {
 	defer stop()
 	if err := rootCommand().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "secretlog:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
+}
+
+// exitError is an error that ends the process with a given status, such as
+// rebuild --check's 1 for "differences found".
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// exitCode is the process status for err: an exitError's own, otherwise 1.
+func exitCode(err error) int {
+	var e *exitError
+	if errors.As(err, &e) {
+		return e.code
+	}
+	return 1
 }
 
 func rootCommand() *cobra.Command {
@@ -30,6 +50,6 @@ func rootCommand() *cobra.Command {
 	}
 	cfg := &config{}
 	cfg.bind(root)
-	root.AddCommand(serveCommand(cfg), migrateCommand(cfg), tokenCommand(cfg), rewrapCommand(cfg), rebuildCommand(cfg))
+	root.AddCommand(serveCommand(cfg), migrateCommand(cfg), tokenCommand(cfg), rewrapCommand(cfg), rebuildCommand(cfg), verifyCommand(cfg))
 	return root
 }

@@ -7,8 +7,11 @@ CREATE TABLE event_log (
     version        bigint      NOT NULL CHECK (version > 0),
     type           text        NOT NULL,
     data           bytea       NOT NULL,
-    metadata       jsonb       NOT NULL,
+    -- json, not jsonb: it keeps the envelope's exact text, which hash covers.
+    metadata       json        NOT NULL,
     occurred_at    timestamptz NOT NULL,
+    -- events.EventHash of this row, chained to the stream's previous event.
+    hash           bytea       NOT NULL,
     -- (transaction_id, position) is the commit order consumers follow.
     PRIMARY KEY (transaction_id, position),
     UNIQUE (stream_id, version),
@@ -19,11 +22,27 @@ CREATE INDEX event_log_position ON event_log (position);
 -- The application never changes history: enforce it where it cannot be bypassed by a bug.
 CREATE FUNCTION event_log_reject_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'event_log is append-only: % rejected', TG_OP USING ERRCODE = 'insufficient_privilege';
+    RAISE EXCEPTION '% is append-only: % rejected', TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
 END $$;
 CREATE TRIGGER event_log_no_update BEFORE UPDATE OR DELETE ON event_log
     FOR EACH ROW EXECUTE FUNCTION event_log_reject_change();
 CREATE TRIGGER event_log_no_truncate BEFORE TRUNCATE ON event_log
+    FOR EACH STATEMENT EXECUTE FUNCTION event_log_reject_change();
+
+-- Periodic checkpoints over the whole log (events.PostgresStore.WriteCheckpoint):
+-- hash folds every event's hash in commit order up to and including the event
+-- at (commit, position); events counts them. Verify compares each one.
+CREATE TABLE log_checkpoints (
+    commit     xid8        NOT NULL,
+    position   bigint      NOT NULL,
+    events     bigint      NOT NULL CHECK (events > 0),
+    hash       bytea       NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (commit, position)
+);
+CREATE TRIGGER log_checkpoints_no_update BEFORE UPDATE OR DELETE ON log_checkpoints
+    FOR EACH ROW EXECUTE FUNCTION event_log_reject_change();
+CREATE TRIGGER log_checkpoints_no_truncate BEFORE TRUNCATE ON log_checkpoints
     FOR EACH STATEMENT EXECUTE FUNCTION event_log_reject_change();
 
 -- Wake consumers when an append commits (NOTIFY is delivered on commit only).
