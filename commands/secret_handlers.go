@@ -121,48 +121,24 @@ func (d Deps) HandleCreateSecret(ctx context.Context, cmd CreateSecret) (Result,
 		return Result{}, denied("%s may not create a %s secret here", cmd.Actor.Role, scope.Group)
 	}
 	id := newID(secretIDPrefix)
-	key, err := d.Keys.Create(ctx, id)
+	sealed, err := d.sealFirst(ctx, id, plain)
 	if err != nil {
 		return Result{}, err
 	}
-	sealed, err := events.Seal(key, id, 1, plain)
-	if err != nil {
-		return Result{}, err
-	}
-	ev, err := newEvent(cmd.Meta, secretTenant(scope), events.SecretCreatedV1, events.SecretCreated{
+	return d.appendOne(ctx, cmd.Meta, secretTenant(scope), id, events.NoStream, events.SecretCreatedV1, events.SecretCreated{
 		SecretID: id, Name: name, SchemaID: cmd.SchemaID, Provider: provider, Tags: tags,
 		ResourceGroup: string(scope.Group), DomainID: scope.DomainID, WorkspaceID: scope.WorkspaceID,
 		ProjectID: scope.ProjectID, ServiceAccountID: cmd.ServiceAccountID, TrustedSecretID: cmd.TrustedSecretID,
 		Data: sealed,
 	})
-	if err != nil {
-		return Result{}, err
-	}
-	recs, err := d.Store.Append(ctx, id, events.NoStream, ev)
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{ID: id, Records: recs}, nil
 }
 
 // loadSecretFor loads a secret the actor may see: another tenant's secret and
 // a missing one are both NOT_FOUND.
 func (d Deps) loadSecretFor(ctx context.Context, meta Meta, id string) (*Secret, error) {
-	if err := requireActor(meta); err != nil {
-		return nil, err
-	}
-	if id == "" {
-		return nil, invalid("secretId", "is required")
-	}
-	if err := checkID("secretId", id); err != nil {
-		return nil, err
-	}
 	s := &Secret{}
-	if err := load(ctx, d.Store, id, s); err != nil {
+	if err := d.loadVisible(ctx, meta, "secretId", "secret", id, s, func() bool { return meta.Actor.CanReadSecret(s.Scope) }); err != nil {
 		return nil, err
-	}
-	if !s.Exists() || !meta.Actor.CanReadSecret(s.Scope) {
-		return nil, notFound("secret", id)
 	}
 	return s, nil
 }
@@ -184,26 +160,12 @@ func (d Deps) HandleUpdateSecret(ctx context.Context, cmd UpdateSecret) (Result,
 	if err != nil {
 		return Result{}, err
 	}
-	var ev events.SecretUpdated
-	changed := false
-	if cmd.Name != nil {
-		name, err := checkName(*cmd.Name)
-		if err != nil {
-			return Result{}, err
-		}
-		if name != s.Name {
-			ev.Name, changed = &name, true
-		}
+	name, tags, err := metadataChange(cmd.Name, cmd.Tags, s.Name, s.Tags)
+	if err != nil {
+		return Result{}, err
 	}
-	if cmd.Tags != nil {
-		tags, err := checkTags(cmd.Tags)
-		if err != nil {
-			return Result{}, err
-		}
-		if !sameJSON(tags, s.Tags) {
-			ev.Tags, changed = tags, true
-		}
-	}
+	ev := events.SecretUpdated{Name: name, Tags: tags}
+	changed := name != nil || tags != nil
 	newScope := s.Scope
 	if cmd.ProjectID != nil && *cmd.ProjectID != s.Scope.ProjectID {
 		if s.Scope.Group != auth.GroupProject {
@@ -224,15 +186,7 @@ func (d Deps) HandleUpdateSecret(ctx context.Context, cmd UpdateSecret) (Result,
 	if !changed {
 		return Result{ID: s.ID}, nil
 	}
-	e, err := newEvent(cmd.Meta, secretTenant(newScope), events.SecretUpdatedV1, ev)
-	if err != nil {
-		return Result{}, err
-	}
-	recs, err := d.Store.Append(ctx, s.ID, s.StreamVersion, e)
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{ID: s.ID, Records: recs}, nil
+	return d.appendOne(ctx, cmd.Meta, secretTenant(newScope), s.ID, s.StreamVersion, events.SecretUpdatedV1, ev)
 }
 
 // HandleUpdateSecretData seals the new value and starts a new data version.
@@ -245,29 +199,10 @@ func (d Deps) HandleUpdateSecretData(ctx context.Context, cmd UpdateSecretData) 
 	if cmd.SchemaID != nil {
 		schemaID = *cmd.SchemaID
 	}
-	plain, provider, err := checkData(d.Schemas, schemaID, cmd.Data)
-	if err != nil {
-		return Result{}, err
-	}
-	key, err := d.Keys.Get(ctx, s.ID)
-	if err != nil {
-		return Result{}, err
-	}
-	version := s.StreamVersion + 1
-	sealed, err := events.Seal(key, s.ID, version, plain)
-	if err != nil {
-		return Result{}, err
-	}
-	e, err := newEvent(cmd.Meta, secretTenant(s.Scope), events.SecretDataUpdatedV1,
-		events.SecretDataUpdated{SchemaID: schemaID, Provider: provider, Data: sealed})
-	if err != nil {
-		return Result{}, err
-	}
-	recs, err := d.Store.Append(ctx, s.ID, s.StreamVersion, e)
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{ID: s.ID, Records: recs}, nil
+	return d.appendData(ctx, cmd.Meta, secretTenant(s.Scope), s.ID, s.StreamVersion, schemaID, cmd.Data, events.SecretDataUpdatedV1,
+		func(schemaID, provider string, sealed events.Sealed) any {
+			return events.SecretDataUpdated{SchemaID: schemaID, Provider: provider, Data: sealed}
+		})
 }
 
 // HandleDeleteSecret records the deletion, then shreds the data key.
@@ -276,18 +211,7 @@ func (d Deps) HandleDeleteSecret(ctx context.Context, cmd DeleteSecret) (Result,
 	if err != nil {
 		return Result{}, err
 	}
-	e, err := newEvent(cmd.Meta, secretTenant(s.Scope), events.SecretDeletedV1, events.SecretDeleted{})
-	if err != nil {
-		return Result{}, err
-	}
-	recs, err := d.Store.Append(ctx, s.ID, s.StreamVersion, e)
-	if err != nil {
-		return Result{}, err
-	}
-	if err := d.Keys.Destroy(ctx, s.ID); err != nil {
-		return Result{}, err
-	}
-	return Result{ID: s.ID, Records: recs}, nil
+	return d.appendDeletion(ctx, cmd.Meta, secretTenant(s.Scope), s.ID, s.StreamVersion, events.SecretDeletedV1, events.SecretDeleted{})
 }
 
 // RevealSecretData asks for a secret's current value.
@@ -312,26 +236,8 @@ func (d Deps) HandleRevealSecretData(ctx context.Context, q RevealSecretData) (R
 	if !q.Actor.CanReadSecretValue(s.Scope) {
 		return Revealed{}, denied("only SYSTEM reads secret values")
 	}
-	data, err := d.open(ctx, s.ID, s.DataEventVersion, s.Data)
-	if err != nil {
-		return Revealed{}, err
-	}
-	// No value leaves without its read on the log.
-	if err := d.recordRead(ctx, q.Meta, secretTenant(s.Scope), s.ID, events.SecretDataReadV1,
-		events.SecretDataRead{SecretID: s.ID, DataVersion: s.DataVersion}); err != nil {
-		return Revealed{}, err
-	}
-	return Revealed{ID: s.ID, DataVersion: s.DataVersion, Data: data}, nil
-}
-
-// recordRead appends an access event to the resource's access stream.
-func (d Deps) recordRead(ctx context.Context, meta Meta, tenant events.Tenant, id, typ string, payload any) error {
-	ev, err := newEvent(meta, tenant, typ, payload)
-	if err != nil {
-		return err
-	}
-	_, err = d.Store.Append(ctx, events.AccessStream(id), events.AnyVersion, ev)
-	return err
+	return d.reveal(ctx, q.Meta, secretTenant(s.Scope), s.ID, s.DataVersion, s.DataEventVersion, s.Data,
+		events.SecretDataReadV1, events.SecretDataRead{SecretID: s.ID, DataVersion: s.DataVersion})
 }
 
 func (d Deps) open(ctx context.Context, stream string, version int64, sealed events.Sealed) (map[string]any, error) {

@@ -71,44 +71,22 @@ func (d Deps) HandleCreateUserSecret(ctx context.Context, cmd CreateUserSecret) 
 		return Result{}, denied("%s without a user id may not own user secrets", a.Role)
 	}
 	id := newID(userSecretIDPrefix)
-	key, err := d.Keys.Create(ctx, id)
+	sealed, err := d.sealFirst(ctx, id, plain)
 	if err != nil {
 		return Result{}, err
 	}
-	sealed, err := events.Seal(key, id, 1, plain)
-	if err != nil {
-		return Result{}, err
-	}
-	ev, err := newEvent(cmd.Meta, userTenant(a.DomainID, a.UserID), events.UserSecretCreatedV1, events.UserSecretCreated{
+	return d.appendOne(ctx, cmd.Meta, userTenant(a.DomainID, a.UserID), id, events.NoStream, events.UserSecretCreatedV1, events.UserSecretCreated{
 		UserSecretID: id, Name: name, SchemaID: cmd.SchemaID, Provider: provider, Tags: tags,
 		DomainID: a.DomainID, UserID: a.UserID, Data: sealed,
 	})
-	if err != nil {
-		return Result{}, err
-	}
-	recs, err := d.Store.Append(ctx, id, events.NoStream, ev)
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{ID: id, Records: recs}, nil
 }
 
 func (d Deps) loadUserSecretFor(ctx context.Context, meta Meta, id string) (*UserSecret, error) {
-	if err := requireActor(meta); err != nil {
-		return nil, err
-	}
-	if id == "" {
-		return nil, invalid("userSecretId", "is required")
-	}
-	if err := checkID("userSecretId", id); err != nil {
-		return nil, err
-	}
 	s := &UserSecret{}
-	if err := load(ctx, d.Store, id, s); err != nil {
+	if err := d.loadVisible(ctx, meta, "userSecretId", "user secret", id, s, func() bool {
+		return meta.Actor.CanReadUserSecret(s.DomainID, s.UserID)
+	}); err != nil {
 		return nil, err
-	}
-	if !s.Exists() || !meta.Actor.CanReadUserSecret(s.DomainID, s.UserID) {
-		return nil, notFound("user secret", id)
 	}
 	return s, nil
 }
@@ -130,38 +108,15 @@ func (d Deps) HandleUpdateUserSecret(ctx context.Context, cmd UpdateUserSecret) 
 	if err != nil {
 		return Result{}, err
 	}
-	var ev events.UserSecretUpdated
-	changed := false
-	if cmd.Name != nil {
-		name, err := checkName(*cmd.Name)
-		if err != nil {
-			return Result{}, err
-		}
-		if name != s.Name {
-			ev.Name, changed = &name, true
-		}
+	name, tags, err := metadataChange(cmd.Name, cmd.Tags, s.Name, s.Tags)
+	if err != nil {
+		return Result{}, err
 	}
-	if cmd.Tags != nil {
-		tags, err := checkTags(cmd.Tags)
-		if err != nil {
-			return Result{}, err
-		}
-		if !sameJSON(tags, s.Tags) {
-			ev.Tags, changed = tags, true
-		}
-	}
-	if !changed {
+	if name == nil && tags == nil {
 		return Result{ID: s.ID}, nil
 	}
-	e, err := newEvent(cmd.Meta, userTenant(s.DomainID, s.UserID), events.UserSecretUpdatedV1, ev)
-	if err != nil {
-		return Result{}, err
-	}
-	recs, err := d.Store.Append(ctx, s.ID, s.StreamVersion, e)
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{ID: s.ID, Records: recs}, nil
+	return d.appendOne(ctx, cmd.Meta, userTenant(s.DomainID, s.UserID), s.ID, s.StreamVersion, events.UserSecretUpdatedV1,
+		events.UserSecretUpdated{Name: name, Tags: tags})
 }
 
 // HandleUpdateUserSecretData seals the new value.
@@ -174,28 +129,10 @@ func (d Deps) HandleUpdateUserSecretData(ctx context.Context, cmd UpdateUserSecr
 	if cmd.SchemaID != nil {
 		schemaID = *cmd.SchemaID
 	}
-	plain, provider, err := checkData(d.Schemas, schemaID, cmd.Data)
-	if err != nil {
-		return Result{}, err
-	}
-	key, err := d.Keys.Get(ctx, s.ID)
-	if err != nil {
-		return Result{}, err
-	}
-	sealed, err := events.Seal(key, s.ID, s.StreamVersion+1, plain)
-	if err != nil {
-		return Result{}, err
-	}
-	e, err := newEvent(cmd.Meta, userTenant(s.DomainID, s.UserID), events.UserSecretDataUpdatedV1,
-		events.UserSecretDataUpdated{SchemaID: schemaID, Provider: provider, Data: sealed})
-	if err != nil {
-		return Result{}, err
-	}
-	recs, err := d.Store.Append(ctx, s.ID, s.StreamVersion, e)
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{ID: s.ID, Records: recs}, nil
+	return d.appendData(ctx, cmd.Meta, userTenant(s.DomainID, s.UserID), s.ID, s.StreamVersion, schemaID, cmd.Data,
+		events.UserSecretDataUpdatedV1, func(schemaID, provider string, sealed events.Sealed) any {
+			return events.UserSecretDataUpdated{SchemaID: schemaID, Provider: provider, Data: sealed}
+		})
 }
 
 // HandleDeleteUserSecret records the deletion, then shreds the data key.
@@ -204,18 +141,8 @@ func (d Deps) HandleDeleteUserSecret(ctx context.Context, cmd DeleteUserSecret) 
 	if err != nil {
 		return Result{}, err
 	}
-	e, err := newEvent(cmd.Meta, userTenant(s.DomainID, s.UserID), events.UserSecretDeletedV1, events.UserSecretDeleted{})
-	if err != nil {
-		return Result{}, err
-	}
-	recs, err := d.Store.Append(ctx, s.ID, s.StreamVersion, e)
-	if err != nil {
-		return Result{}, err
-	}
-	if err := d.Keys.Destroy(ctx, s.ID); err != nil {
-		return Result{}, err
-	}
-	return Result{ID: s.ID, Records: recs}, nil
+	return d.appendDeletion(ctx, cmd.Meta, userTenant(s.DomainID, s.UserID), s.ID, s.StreamVersion,
+		events.UserSecretDeletedV1, events.UserSecretDeleted{})
 }
 
 // HandleRevealUserSecretData decrypts the current value for SYSTEM callers of the owner's domain.
@@ -227,13 +154,6 @@ func (d Deps) HandleRevealUserSecretData(ctx context.Context, q RevealUserSecret
 	if !q.Actor.CanReadUserSecretValue(s.DomainID, s.UserID) {
 		return Revealed{}, denied("only SYSTEM reads secret values")
 	}
-	data, err := d.open(ctx, s.ID, s.DataEventVersion, s.Data)
-	if err != nil {
-		return Revealed{}, err
-	}
-	if err := d.recordRead(ctx, q.Meta, userTenant(s.DomainID, s.UserID), s.ID, events.UserSecretDataReadV1,
-		events.UserSecretDataRead{UserSecretID: s.ID, DataVersion: s.DataVersion}); err != nil {
-		return Revealed{}, err
-	}
-	return Revealed{ID: s.ID, DataVersion: s.DataVersion, Data: data}, nil
+	return d.reveal(ctx, q.Meta, userTenant(s.DomainID, s.UserID), s.ID, s.DataVersion, s.DataEventVersion, s.Data,
+		events.UserSecretDataReadV1, events.UserSecretDataRead{UserSecretID: s.ID, DataVersion: s.DataVersion})
 }

@@ -58,6 +58,30 @@ func (u *update) set(col string, v any) {
 
 func (u *update) raw(expr string) { u.sets = append(u.sets, expr) }
 
+// metadata sets the name and tags an update event changes (nil: unchanged).
+func (u *update) metadata(name *string, tags map[string]any) error {
+	if name != nil {
+		u.set("name", *name)
+	}
+	if tags != nil {
+		t, err := tagsJSON(tags)
+		if err != nil {
+			return err
+		}
+		u.set("tags", t)
+	}
+	return nil
+}
+
+// newData is the update for a new value: schema and provider, next data version.
+func newData(schemaID, provider string) *update {
+	u := &update{}
+	u.set("schema_id", nullIfEmpty(schemaID))
+	u.set("provider", nullIfEmpty(provider))
+	u.raw("version = version + 1")
+	return u
+}
+
 func (u *update) exec(ctx context.Context, tx pgx.Tx, table, key string, rec events.Record) error {
 	u.set("stream_version", rec.Version)
 	u.set("updated_at", rec.OccurredAt)
@@ -113,26 +137,15 @@ func (p SecretProjection) Apply(ctx context.Context, tx pgx.Tx, rec events.Recor
 		return err
 	case *events.SecretUpdated:
 		var u update
-		if e.Name != nil {
-			u.set("name", *e.Name)
-		}
-		if e.Tags != nil {
-			tags, err := tagsJSON(e.Tags)
-			if err != nil {
-				return err
-			}
-			u.set("tags", tags)
+		if err := u.metadata(e.Name, e.Tags); err != nil {
+			return err
 		}
 		if e.ProjectID != nil {
 			u.set("project_id", *e.ProjectID)
 		}
 		return u.exec(ctx, tx, p.table(), "secret_id", rec)
 	case *events.SecretDataUpdated:
-		var u update
-		u.set("schema_id", nullIfEmpty(e.SchemaID))
-		u.set("provider", nullIfEmpty(e.Provider))
-		u.raw("version = version + 1")
-		return u.exec(ctx, tx, p.table(), "secret_id", rec)
+		return newData(e.SchemaID, e.Provider).exec(ctx, tx, p.table(), "secret_id", rec)
 	case *events.SecretDeleted:
 		_, err := tx.Exec(ctx, `DELETE FROM `+p.table()+` WHERE secret_id = $1`, rec.Stream)
 		return err
@@ -184,23 +197,12 @@ func (p UserSecretProjection) Apply(ctx context.Context, tx pgx.Tx, rec events.R
 		return err
 	case *events.UserSecretUpdated:
 		var u update
-		if e.Name != nil {
-			u.set("name", *e.Name)
-		}
-		if e.Tags != nil {
-			tags, err := tagsJSON(e.Tags)
-			if err != nil {
-				return err
-			}
-			u.set("tags", tags)
+		if err := u.metadata(e.Name, e.Tags); err != nil {
+			return err
 		}
 		return u.exec(ctx, tx, p.table(), "user_secret_id", rec)
 	case *events.UserSecretDataUpdated:
-		var u update
-		u.set("schema_id", nullIfEmpty(e.SchemaID))
-		u.set("provider", nullIfEmpty(e.Provider))
-		u.raw("version = version + 1")
-		return u.exec(ctx, tx, p.table(), "user_secret_id", rec)
+		return newData(e.SchemaID, e.Provider).exec(ctx, tx, p.table(), "user_secret_id", rec)
 	case *events.UserSecretDeleted:
 		_, err := tx.Exec(ctx, `DELETE FROM `+p.table()+` WHERE user_secret_id = $1`, rec.Stream)
 		return err
