@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -90,18 +91,10 @@ func (AuditProjection) Shadow(suffix string) Projection { return AuditProjection
 
 // Apply implements Projection.
 func (p AuditProjection) Apply(ctx context.Context, tx pgx.Tx, rec events.Record) error {
-	ev, err := events.Decode(rec.Type, rec.Data)
-	if err != nil {
-		return err
-	}
 	resourceID := events.ResourceOfStream(rec.Stream)
-	resourceType := "Secret"
-	if strings.HasPrefix(rec.Type, "UserSecret") {
-		resourceType = "UserSecret"
-	}
 	var prev AuditState
 	var raw []byte
-	err = tx.QueryRow(ctx, `SELECT state FROM audit_streams`+p.suffix+` WHERE resource_id = $1`, resourceID).Scan(&raw)
+	err := tx.QueryRow(ctx, `SELECT state FROM audit_streams`+p.suffix+` WHERE resource_id = $1`, resourceID).Scan(&raw)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
@@ -111,8 +104,42 @@ func (p AuditProjection) Apply(ctx context.Context, tx pgx.Tx, rec events.Record
 			return err
 		}
 	}
+	entry, next, ok, err := auditEntry(rec, prev)
+	if err != nil || !ok {
+		return err
+	}
+	stateJSON, err := json.Marshal(next)
+	if err != nil {
+		return err
+	}
+	placeholders := make([]string, len(auditCopyColumns))
+	for i := range placeholders {
+		placeholders[i] = "$" + strconv.Itoa(i+1)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO audit_events`+p.suffix+` (`+strings.Join(auditCopyColumns, ", ")+`)
+		VALUES (`+strings.Join(placeholders, ", ")+`) ON CONFLICT (position) DO NOTHING`, entry.row(rec)...)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO audit_streams`+p.suffix+` (resource_id, resource_type, state) VALUES ($1, $2, $3)
+		ON CONFLICT (resource_id) DO UPDATE SET state = excluded.state`, resourceID, entry.resourceType, stateJSON)
+	return err
+}
+
+// auditEntry folds rec into the resource's previous state and describes its
+// trail entry; ok is false for events the trail does not record.
+func auditEntry(rec events.Record, prev AuditState) (auditRow, AuditState, bool, error) {
+	ev, err := events.Decode(rec.Type, rec.Data)
+	if err != nil {
+		return auditRow{}, prev, false, err
+	}
+	resourceType := "Secret"
+	if strings.HasPrefix(rec.Type, "UserSecret") {
+		resourceType = "UserSecret"
+	}
 	next := prev
 	dataChanged := false
+	dataVersion := int64(-1)
 	switch e := ev.(type) {
 	case *events.SecretCreated:
 		next = AuditState{Name: e.Name, SchemaID: e.SchemaID, Provider: e.Provider, Tags: e.Tags, ResourceGroup: e.ResourceGroup,
@@ -148,44 +175,27 @@ func (p AuditProjection) Apply(ctx context.Context, tx pgx.Tx, rec events.Record
 		dataChanged = true
 	case *events.SecretDeleted, *events.UserSecretDeleted:
 		next.Deleted = true
-	case *events.SecretDataRead, *events.UserSecretDataRead:
+	case *events.SecretDataRead:
 		// A read changes nothing; it records who read which version.
+		dataVersion = e.DataVersion
+	case *events.UserSecretDataRead:
+		dataVersion = e.DataVersion
 	default:
-		return nil
+		return auditRow{}, prev, false, nil
+	}
+	if dataVersion < 0 {
+		dataVersion = next.DataVersion
 	}
 	changes := diffStates(prev, next)
 	if dataChanged {
 		changes = append(changes, FieldChange{Field: "data"})
 	}
-	dataVersion := next.DataVersion
-	switch e := ev.(type) {
-	case *events.SecretDataRead:
-		dataVersion = e.DataVersion
-	case *events.UserSecretDataRead:
-		dataVersion = e.DataVersion
-	}
 	changesJSON, err := json.Marshal(changes)
 	if err != nil {
-		return err
+		return auditRow{}, prev, false, err
 	}
-	stateJSON, err := json.Marshal(next)
-	if err != nil {
-		return err
-	}
-	a := rec.Metadata.Actor
-	_, err = tx.Exec(ctx, `INSERT INTO audit_events`+p.suffix+` (position, stream_id, resource_type, resource_id, version,
-		data_version, type, actor_subject, actor_user_id, actor_role, actor_domain, domain_id, workspace_id, project_id,
-		owner_user_id, occurred_at, correlation_id, changes)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18) ON CONFLICT (position) DO NOTHING`,
-		rec.Cursor.Position, rec.Stream, resourceType, resourceID, rec.Version, dataVersion, rec.Type,
-		nullIfEmpty(a.Subject), nullIfEmpty(a.UserID), a.Role, a.DomainID, next.DomainID, nullIfEmpty(next.WorkspaceID),
-		nullIfEmpty(next.ProjectID), nullIfEmpty(next.UserID), rec.OccurredAt, nullIfEmpty(rec.Metadata.CorrelationID), changesJSON)
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO audit_streams`+p.suffix+` (resource_id, resource_type, state) VALUES ($1, $2, $3)
-		ON CONFLICT (resource_id) DO UPDATE SET state = excluded.state`, resourceID, resourceType, stateJSON)
-	return err
+	return auditRow{resourceType: resourceType, resourceID: events.ResourceOfStream(rec.Stream), dataVersion: dataVersion,
+		next: next, changes: changesJSON}, next, true, nil
 }
 
 // diffStates lists the metadata fields that differ, in a fixed order.

@@ -361,11 +361,9 @@ func (r *rebuild) replay(ctx context.Context, shadows []*shadow) error {
 			if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
 				return err
 			}
-			for _, rec := range recs {
-				for _, s := range shadows {
-					if err := s.apply(ctx, tx, rec); err != nil {
-						return err
-					}
+			for _, s := range shadows {
+				if err := s.applyAll(ctx, tx, recs); err != nil {
+					return err
 				}
 			}
 			return nil
@@ -401,6 +399,35 @@ func (s *shadow) apply(ctx context.Context, tx pgx.Tx, rec events.Record) error 
 	}
 	s.cursor = rec.Cursor
 	s.applied++
+	return nil
+}
+
+// applyAll feeds the shadow the records it still needs, in one go when the
+// projection can apply a batch (the bulk path of a rebuild).
+func (s *shadow) applyAll(ctx context.Context, tx pgx.Tx, recs []events.Record) error {
+	bulk, ok := s.shadow.(BatchApplier)
+	if !ok {
+		for _, rec := range recs {
+			if err := s.apply(ctx, tx, rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	todo := make([]events.Record, 0, len(recs))
+	for _, rec := range recs {
+		if (s.bound == nil || !s.bound.Before(rec.Cursor)) && s.cursor.Before(rec.Cursor) {
+			todo = append(todo, rec)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	if err := bulk.ApplyBatch(ctx, tx, todo); err != nil {
+		return fmt.Errorf("%s: batch ending at position %d: %w", s.live.Name(), todo[len(todo)-1].Cursor.Position, err)
+	}
+	s.cursor = todo[len(todo)-1].Cursor
+	s.applied += int64(len(todo))
 	return nil
 }
 
