@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"sort"
 	"time"
 
 	"github.com/google/uuid"
@@ -91,18 +92,27 @@ func str(p *string) string {
 	return *p
 }
 
-// listQuery turns QueryInput and the request-level filters into a projections.Query.
+// listQuery turns QueryInput and the request-level filters into a
+// projections.Query; every key, operator and value is checked when the
+// query is translated. `only` keys are validated: the rows' shape is the
+// GraphQL selection, which `minimal` and `only` cannot narrow further.
 func listQuery(in *model.QueryInput, res projections.Resource, eq map[string]*string) (projections.Query, error) {
 	var q projections.Query
 	if in != nil {
 		for _, f := range in.Filter {
-			q.Filter = append(q.Filter, projections.Condition{Key: f.K, Value: f.V, Op: str(f.O)})
+			if f != nil {
+				q.Filter = append(q.Filter, projections.Condition{Key: f.K, Value: f.V, Op: str(f.O)})
+			}
 		}
 		for _, f := range in.FilterOr {
-			q.FilterOr = append(q.FilterOr, projections.Condition{Key: f.K, Value: f.V, Op: str(f.O)})
+			if f != nil {
+				q.FilterOr = append(q.FilterOr, projections.Condition{Key: f.K, Value: f.V, Op: str(f.O)})
+			}
 		}
 		for _, s := range in.Sort {
-			q.Sort = append(q.Sort, projections.SortKey{Key: s.Key, Desc: s.Desc != nil && *s.Desc})
+			if s != nil {
+				q.Sort = append(q.Sort, projections.SortKey{Key: s.Key, Desc: s.Desc != nil && *s.Desc})
+			}
 		}
 		if in.Page != nil {
 			if in.Page.Start != nil {
@@ -114,14 +124,21 @@ func listQuery(in *model.QueryInput, res projections.Resource, eq map[string]*st
 		}
 		q.Keyword = str(in.Keyword)
 		q.CountOnly = in.CountOnly != nil && *in.CountOnly
+		q.Minimal = in.Minimal != nil && *in.Minimal
+		q.Only = in.Only
 		if err := res.CheckKeys(in.Only); err != nil {
 			return q, err
 		}
 	}
+	keys := make([]string, 0, len(eq))
 	for key, v := range eq {
 		if v != nil {
-			q.Filter = append(q.Filter, projections.Condition{Key: key, Value: *v, Op: "eq"})
+			keys = append(keys, key)
 		}
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		q.Filter = append(q.Filter, projections.Condition{Key: key, Value: *eq[key], Op: "eq"})
 	}
 	return q, nil
 }

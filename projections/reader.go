@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -64,8 +63,9 @@ var SecretResource = Resource{
 		{"createdBy", "created_by", KindText}, {"updatedBy", "updated_by", KindText},
 		{"createdAt", "created_at", KindTime}, {"updatedAt", "updated_at", KindTime}, {"tags", "tags", KindJSON},
 	},
-	Keyword:  []string{"secret_id", "name", "schema_id", "provider"},
-	Tiebreak: "secret_id",
+	Keyword:    []string{"secret_id", "name", "schema_id", "provider"},
+	Tiebreak:   "secret_id",
+	Visibility: secretVisibility,
 }
 
 // UserSecretResource is the user_secrets read model as the query language sees it.
@@ -77,8 +77,9 @@ var UserSecretResource = Resource{
 		{"version", "version", KindInt}, {"createdBy", "created_by", KindText}, {"updatedBy", "updated_by", KindText},
 		{"createdAt", "created_at", KindTime}, {"updatedAt", "updated_at", KindTime}, {"tags", "tags", KindJSON},
 	},
-	Keyword:  []string{"user_secret_id", "name", "schema_id", "provider"},
-	Tiebreak: "user_secret_id",
+	Keyword:    []string{"user_secret_id", "name", "schema_id", "provider"},
+	Tiebreak:   "user_secret_id",
+	Visibility: userSecretVisibility,
 }
 
 const secretColumns = `secret_id, name, schema_id, provider, tags, resource_group, domain_id, workspace_id,
@@ -163,10 +164,18 @@ func userSecretVisibility(b *sqlBuilder, id auth.Identity) string {
 // Reader answers get, list and stat from the read models.
 type Reader struct {
 	pool *pgxpool.Pool
+	now  func() time.Time
 }
 
 // NewReader reads from pool.
-func NewReader(pool *pgxpool.Pool) *Reader { return &Reader{pool: pool} }
+func NewReader(pool *pgxpool.Pool) *Reader { return &Reader{pool: pool, now: time.Now} }
+
+// WithClock returns a reader whose timediff_* operators count from now().
+func (r *Reader) WithClock(now func() time.Time) *Reader {
+	c := *r
+	c.now = now
+	return &c
+}
 
 // Secret returns one secret visible to id.
 func (r *Reader) Secret(ctx context.Context, id auth.Identity, secretID string) (Secret, error) {
@@ -190,161 +199,62 @@ func (r *Reader) UserSecret(ctx context.Context, id auth.Identity, userSecretID 
 	return s, err
 }
 
-// list runs a list query on res within scope and scans each row with scan.
-func list[T any](ctx context.Context, pool *pgxpool.Pool, res Resource, columns string, visibility func(*sqlBuilder, auth.Identity) string,
-	id auth.Identity, q Query, scan func(pgx.Row) (T, error)) ([]T, int, error) {
-	b := &sqlBuilder{}
-	where, err := res.where(b, visibility(b, id), q)
+// readOnly runs fn in a read-only REPEATABLE READ transaction, so a total
+// and its page come from one snapshot.
+func readOnly(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// list runs a list query on res within the caller's scope and scans each row with scan.
+func list[T any](ctx context.Context, r *Reader, res *Resource, columns string, id auth.Identity, q Query,
+	scan func(pgx.Row) (T, error)) ([]T, int, error) {
+	sq, err := buildList(res, columns, id, q, r.now())
 	if err != nil {
 		return nil, 0, err
 	}
-	var total int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM `+res.Table+` WHERE `+where, b.args...).Scan(&total); err != nil {
-		return nil, 0, err
-	}
-	if q.CountOnly {
-		return []T{}, total, nil
-	}
-	order, err := res.orderBy(b, q.Sort)
-	if err != nil {
-		return nil, 0, err
-	}
-	page, err := limitOffset(q.Page)
-	if err != nil {
-		return nil, 0, err
-	}
-	rows, err := pool.Query(ctx, `SELECT `+columns+` FROM `+res.Table+` WHERE `+where+order+page, b.args...)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer rows.Close()
 	out := []T{}
-	for rows.Next() {
-		item, err := scan(rows)
-		if err != nil {
-			return nil, 0, err
+	var total int
+	err = readOnly(ctx, r.pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, sq.count, sq.countArgs...).Scan(&total); err != nil {
+			return err
 		}
-		out = append(out, item)
+		if q.CountOnly {
+			return nil
+		}
+		rows, err := tx.Query(ctx, sq.rows, sq.args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			item, err := scan(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, item)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, 0, queryFailure(err, sq.regexKeys)
 	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // Secrets lists the secrets visible to id matching q; total counts before paging.
 func (r *Reader) Secrets(ctx context.Context, id auth.Identity, q Query) ([]Secret, int, error) {
-	return list(ctx, r.pool, SecretResource, secretColumns, secretVisibility, id, q, scanSecret)
+	return list(ctx, r, &SecretResource, secretColumns, id, q, scanSecret)
 }
 
 // UserSecrets lists the user secrets visible to id matching q.
 func (r *Reader) UserSecrets(ctx context.Context, id auth.Identity, q Query) ([]UserSecret, int, error) {
-	return list(ctx, r.pool, UserSecretResource, userSecretColumns, userSecretVisibility, id, q, scanUserSecret)
-}
-
-// Stat answers a StatisticsQuery. This version supports filter, filter_or,
-// keyword and a "count" aggregate stage; other stages are INVALID_ARGUMENT.
-func (r *Reader) Stat(ctx context.Context, id auth.Identity, res Resource, stat map[string]any) (map[string]any, error) {
-	q, stages, err := parseStat(stat)
-	if err != nil {
-		return nil, err
-	}
-	visibility := secretVisibility
-	if res.Table == UserSecretResource.Table {
-		visibility = userSecretVisibility
-	}
-	b := &sqlBuilder{}
-	where, err := res.where(b, visibility(b, id), q)
-	if err != nil {
-		return nil, err
-	}
-	var n int64
-	if err := r.pool.QueryRow(ctx, `SELECT count(*) FROM `+res.Table+` WHERE `+where, b.args...).Scan(&n); err != nil {
-		return nil, err
-	}
-	name := "count"
-	for _, s := range stages {
-		if c, ok := s["count"].(map[string]any); ok {
-			if v, ok := c["name"].(string); ok && v != "" {
-				name = v
-			}
-		}
-	}
-	return map[string]any{"results": []any{map[string]any{name: n}}}, nil
-}
-
-func parseStat(stat map[string]any) (Query, []map[string]any, error) {
-	var q Query
-	var err error
-	for k, v := range stat {
-		switch k {
-		case "filter":
-			if q.Filter, err = parseConditions(k, v); err != nil {
-				return q, nil, err
-			}
-		case "filter_or":
-			if q.FilterOr, err = parseConditions(k, v); err != nil {
-				return q, nil, err
-			}
-		case "keyword":
-			s, ok := v.(string)
-			if !ok {
-				return q, nil, qerr("keyword must be a string")
-			}
-			q.Keyword = s
-		case "aggregate":
-		default:
-			return q, nil, qerr("unsupported statistics key %q", k)
-		}
-	}
-	raw, ok := stat["aggregate"]
-	if !ok {
-		return q, nil, qerr("aggregate is required")
-	}
-	list, ok := raw.([]any)
-	if !ok || len(list) == 0 {
-		return q, nil, qerr("aggregate must be a non-empty list of stages")
-	}
-	var stages []map[string]any
-	for i, s := range list {
-		m, ok := s.(map[string]any)
-		if !ok || len(m) != 1 {
-			return q, nil, qerr("aggregate[%d] must be an object with exactly one stage", i)
-		}
-		for name := range m {
-			if name != "count" {
-				return q, nil, qerr("aggregate[%d]: unsupported stage %q", i, name)
-			}
-		}
-		stages = append(stages, m)
-	}
-	return q, stages, nil
-}
-
-func parseConditions(field string, v any) ([]Condition, error) {
-	list, ok := v.([]any)
-	if !ok {
-		return nil, qerr("%s must be a list of {k, v, o}", field)
-	}
-	out := make([]Condition, 0, len(list))
-	for i, item := range list {
-		m, ok := item.(map[string]any)
-		if !ok {
-			return nil, qerr("%s[%d] must be an object {k, v, o}", field, i)
-		}
-		key, _ := m["k"].(string)
-		if key == "" {
-			key, _ = m["key"].(string)
-		}
-		op, _ := m["o"].(string)
-		if op == "" {
-			op, _ = m["operator"].(string)
-		}
-		val, has := m["v"]
-		if !has {
-			val = m["value"]
-		}
-		if strings.TrimSpace(key) == "" {
-			return nil, qerr("%s[%d]: k is required", field, i)
-		}
-		out = append(out, Condition{Key: key, Value: val, Op: op})
-	}
-	return out, nil
+	return list(ctx, r, &UserSecretResource, userSecretColumns, id, q, scanUserSecret)
 }

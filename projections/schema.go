@@ -36,10 +36,24 @@ CREATE TABLE IF NOT EXISTS secrets{{suffix}} (
     created_at         timestamptz NOT NULL,
     updated_at         timestamptz NOT NULL
 );
+-- The list and stat translator (query.go) always scopes by domain_id, sorts
+-- ascending with nulls first (descending: nulls last) and breaks ties on the
+-- id in the last key's direction: (domain_id, x NULLS FIRST, secret_id)
+-- serves a filter on x and a sort on x both ways. The visibility columns are
+-- INCLUDEd so a workspace caller's scope is checked without the heap; tag
+-- equality is tags @> {...} on the GIN index.
 CREATE INDEX IF NOT EXISTS secrets{{suffix}}_scope ON secrets{{suffix}} (domain_id, workspace_id, project_id);
-CREATE INDEX IF NOT EXISTS secrets{{suffix}}_domain_created ON secrets{{suffix}} (domain_id, created_at);
-CREATE INDEX IF NOT EXISTS secrets{{suffix}}_domain_name ON secrets{{suffix}} (domain_id, name);
-CREATE INDEX IF NOT EXISTS secrets{{suffix}}_domain_provider ON secrets{{suffix}} (domain_id, provider, schema_id);
+CREATE INDEX IF NOT EXISTS secrets{{suffix}}_visibility ON secrets{{suffix}} (domain_id, resource_group, workspace_id, project_id);
+CREATE INDEX IF NOT EXISTS secrets{{suffix}}_domain_id ON secrets{{suffix}} (domain_id, secret_id)
+    INCLUDE (resource_group, workspace_id, project_id);
+CREATE INDEX IF NOT EXISTS secrets{{suffix}}_domain_created ON secrets{{suffix}} (domain_id, created_at NULLS FIRST, secret_id)
+    INCLUDE (resource_group, workspace_id, project_id);
+CREATE INDEX IF NOT EXISTS secrets{{suffix}}_domain_name ON secrets{{suffix}} (domain_id, name NULLS FIRST, secret_id)
+    INCLUDE (resource_group, workspace_id, project_id);
+CREATE INDEX IF NOT EXISTS secrets{{suffix}}_domain_provider ON secrets{{suffix}} (domain_id, provider NULLS FIRST, schema_id NULLS FIRST, secret_id)
+    INCLUDE (resource_group, workspace_id, project_id);
+CREATE INDEX IF NOT EXISTS secrets{{suffix}}_domain_schema ON secrets{{suffix}} (domain_id, schema_id NULLS FIRST, secret_id)
+    INCLUDE (resource_group, workspace_id, project_id);
 CREATE INDEX IF NOT EXISTS secrets{{suffix}}_tags ON secrets{{suffix}} USING gin (tags jsonb_path_ops);
 
 CREATE TABLE IF NOT EXISTS user_secrets{{suffix}} (
@@ -58,6 +72,7 @@ CREATE TABLE IF NOT EXISTS user_secrets{{suffix}} (
     updated_at     timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS user_secrets{{suffix}}_owner ON user_secrets{{suffix}} (domain_id, user_id, created_at);
+CREATE INDEX IF NOT EXISTS user_secrets{{suffix}}_domain_id ON user_secrets{{suffix}} (domain_id, user_secret_id);
 CREATE INDEX IF NOT EXISTS user_secrets{{suffix}}_tags ON user_secrets{{suffix}} USING gin (tags jsonb_path_ops);
 `
 
