@@ -33,7 +33,7 @@ const checkpointPage = 5000
 func (s *PostgresStore) LatestCheckpoint(ctx context.Context) (cp Checkpoint, ok bool, err error) {
 	var commit int64
 	err = s.pool.QueryRow(ctx, `SELECT commit::text::bigint, position, events, hash, created_at FROM log_checkpoints
-		ORDER BY commit DESC, position DESC LIMIT 1`).Scan(&commit, &cp.Cursor.Position, &cp.Events, &cp.Hash, &cp.CreatedAt)
+		ORDER BY log_checkpoints.commit DESC, log_checkpoints.position DESC LIMIT 1`).Scan(&commit, &cp.Cursor.Position, &cp.Events, &cp.Hash, &cp.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Checkpoint{}, false, nil
 	}
@@ -74,7 +74,7 @@ func (s *PostgresStore) WriteCheckpoint(ctx context.Context) (cp Checkpoint, wri
 	for {
 		rows, err := s.pool.Query(ctx, `SELECT transaction_id::text::bigint, position, hash FROM event_log
 			WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint) AND transaction_id < $3::text::xid8
-			ORDER BY transaction_id, position LIMIT $4`,
+			ORDER BY event_log.transaction_id, event_log.position LIMIT $4`,
 			fmt.Sprint(next.Cursor.Commit), next.Cursor.Position, fmt.Sprint(bound), checkpointPage)
 		if err != nil {
 			return Checkpoint{}, false, err

@@ -212,13 +212,18 @@ func (s *PostgresStore) ReadStream(ctx context.Context, stream string) ([]Record
 	return collect(s.pool.Query(ctx, `SELECT `+recordColumns+` FROM event_log WHERE stream_id = $1 ORDER BY version`, stream))
 }
 
+// Ordering names the table's columns explicitly: the select list's
+// "transaction_id::text::bigint" is also called transaction_id, and ordering
+// by that expression instead would sort the whole log rather than walk the
+// primary key.
+//
 // readAllSQL only returns transactions below the oldest still running one:
 // everything before that point has either committed or aborted, so the cursor
 // can move past it without skipping a late commit.
 const readAllSQL = `SELECT ` + recordColumns + ` FROM event_log
 WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY transaction_id, position
+ORDER BY event_log.transaction_id, event_log.position
 LIMIT $3`
 
 // ReadAll implements Store.
@@ -298,7 +303,7 @@ func (s *PostgresStore) Head(ctx context.Context) (Cursor, error) {
 	var c Cursor
 	var commit int64
 	err := s.pool.QueryRow(ctx, `SELECT transaction_id::text::bigint, position FROM event_log
-		ORDER BY transaction_id DESC, position DESC LIMIT 1`).Scan(&commit, &c.Position)
+		ORDER BY event_log.transaction_id DESC, event_log.position DESC LIMIT 1`).Scan(&commit, &c.Position)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Cursor{}, nil
 	}

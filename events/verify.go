@@ -155,7 +155,7 @@ func (s *PostgresStore) Verify(ctx context.Context, progress func(done, total in
 			occurred_at, data, metadata, hash
 			FROM event_log
 			WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint) AND transaction_id < $3::text::xid8
-			ORDER BY transaction_id, position LIMIT $4`,
+			ORDER BY event_log.transaction_id, event_log.position LIMIT $4`,
 			fmt.Sprint(after.Commit), after.Position, boundText, verifyPage)
 		if err != nil {
 			return VerifyReport{}, err
@@ -208,7 +208,7 @@ func (r *checkpointReader) peek(ctx context.Context) (*Checkpoint, error) {
 	if len(r.buf) == 0 && !r.done {
 		rows, err := r.s.pool.Query(ctx, `SELECT commit::text::bigint, position, events, hash, created_at FROM log_checkpoints
 			WHERE (commit, position) > ($1::text::xid8, $2::bigint) AND commit < $3::text::xid8
-			ORDER BY commit, position LIMIT $4`, fmt.Sprint(r.after.Commit), r.after.Position, r.bound, checkpointPage)
+			ORDER BY log_checkpoints.commit, log_checkpoints.position LIMIT $4`, fmt.Sprint(r.after.Commit), r.after.Position, r.bound, checkpointPage)
 		if err != nil {
 			return nil, err
 		}
