@@ -123,7 +123,7 @@ func TestQueryLanguageThroughGraphQL(t *testing.T) {
 			map[string]any{"resourceGroup": "WORKSPACE", "n": float64(1)}}, apiStat(t, s, member("w1", "p1"), apiSecretStatQuery, count)["results"])
 		require.Equal(t, []any{}, apiStat(t, s, otherDomain, apiSecretStatQuery, count)["results"])
 
-		res = apiStat(t, s, admin, apiSecretStatQuery, map[string]any{"distinct": "workspaceId", "keyword": "db"})
+		res = apiStat(t, s, admin, apiSecretStatQuery, map[string]any{"distinct": "workspaceId", "keyword": "db-"})
 		require.Equal(t, []any{"w1"}, res["results"])
 		_ = b
 		_ = d
