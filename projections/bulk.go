@@ -60,38 +60,52 @@ const (
 	scUpdatedBy, scUpdatedAt             = 14, 16
 )
 
-// ApplyBatch implements BatchApplier.
-func (p SecretProjection) ApplyBatch(ctx context.Context, tx pgx.Tx, recs []events.Record) error {
-	var fresh newRows
+// foldBatch runs recs in order: events of streams created within the batch
+// are folded into in-memory rows (fold returns false once the row is gone),
+// every other event goes through apply. The caller COPYs the rows.
+func foldBatch(ctx context.Context, tx pgx.Tx, recs []events.Record, createdType string,
+	apply func(context.Context, pgx.Tx, events.Record) error,
+	fold func(row []any, rec events.Record, ev any) ([]any, bool, error)) (*newRows, error) {
+	fresh := &newRows{}
 	for _, rec := range recs {
 		row, pending := fresh.rows[rec.Stream]
-		if !pending {
-			if rec.Type != events.SecretCreatedV1 {
-				if err := p.Apply(ctx, tx, rec); err != nil {
-					return err
-				}
-				continue
+		if !pending && rec.Type != createdType {
+			if err := apply(ctx, tx, rec); err != nil {
+				return nil, err
 			}
+			continue
 		}
 		ev, err := events.Decode(rec.Type, rec.Data)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		next, keep, err := fold(row, rec, ev)
+		switch {
+		case err != nil:
+			return nil, err
+		case !keep:
+			delete(fresh.rows, rec.Stream)
+		case !pending:
+			fresh.add(rec.Stream, next)
+		}
+	}
+	return fresh, nil
+}
+
+// ApplyBatch implements BatchApplier.
+func (p SecretProjection) ApplyBatch(ctx context.Context, tx pgx.Tx, recs []events.Record) error {
+	fresh, err := foldBatch(ctx, tx, recs, events.SecretCreatedV1, p.Apply, func(row []any, rec events.Record, ev any) ([]any, bool, error) {
 		switch e := ev.(type) {
 		case *events.SecretCreated:
 			tags, err := tagsJSON(e.Tags)
-			if err != nil {
-				return err
-			}
 			who := rec.Metadata.Actor.Subject
-			fresh.add(rec.Stream, []any{e.SecretID, e.Name, nullIfEmpty(e.SchemaID), nullIfEmpty(e.Provider), tags,
+			return []any{e.SecretID, e.Name, nullIfEmpty(e.SchemaID), nullIfEmpty(e.Provider), tags,
 				e.ResourceGroup, e.DomainID, nullIfEmpty(e.WorkspaceID), nullIfEmpty(e.ProjectID),
 				nullIfEmpty(e.ServiceAccountID), nullIfEmpty(e.TrustedSecretID), int64(1), rec.Version, who, who,
-				rec.OccurredAt, rec.OccurredAt})
-			continue
+				rec.OccurredAt, rec.OccurredAt}, true, err
 		case *events.SecretUpdated:
 			if err := foldMetadata(row, e.Name, e.Tags); err != nil {
-				return err
+				return nil, false, err
 			}
 			if e.ProjectID != nil {
 				row[scProject] = *e.ProjectID
@@ -100,12 +114,15 @@ func (p SecretProjection) ApplyBatch(ctx context.Context, tx pgx.Tx, recs []even
 			row[scSchema], row[scProvider] = nullIfEmpty(e.SchemaID), nullIfEmpty(e.Provider)
 			row[scVersion] = row[scVersion].(int64) + 1
 		case *events.SecretDeleted:
-			delete(fresh.rows, rec.Stream)
-			continue
+			return nil, false, nil
 		default:
-			continue
+			return row, true, nil
 		}
 		row[scStreamVersion], row[scUpdatedBy], row[scUpdatedAt] = rec.Version, rec.Metadata.Actor.Subject, rec.OccurredAt
+		return row, true, nil
+	})
+	if err != nil {
+		return err
 	}
 	return fresh.copy(ctx, tx, p.table(), secretCopyColumns)
 }
@@ -134,46 +151,31 @@ const (
 
 // ApplyBatch implements BatchApplier.
 func (p UserSecretProjection) ApplyBatch(ctx context.Context, tx pgx.Tx, recs []events.Record) error {
-	var fresh newRows
-	for _, rec := range recs {
-		row, pending := fresh.rows[rec.Stream]
-		if !pending {
-			if rec.Type != events.UserSecretCreatedV1 {
-				if err := p.Apply(ctx, tx, rec); err != nil {
-					return err
-				}
-				continue
-			}
-		}
-		ev, err := events.Decode(rec.Type, rec.Data)
-		if err != nil {
-			return err
-		}
+	fresh, err := foldBatch(ctx, tx, recs, events.UserSecretCreatedV1, p.Apply, func(row []any, rec events.Record, ev any) ([]any, bool, error) {
 		switch e := ev.(type) {
 		case *events.UserSecretCreated:
 			tags, err := tagsJSON(e.Tags)
-			if err != nil {
-				return err
-			}
 			who := rec.Metadata.Actor.Subject
-			fresh.add(rec.Stream, []any{e.UserSecretID, e.Name, nullIfEmpty(e.SchemaID), nullIfEmpty(e.Provider), tags,
-				e.DomainID, e.UserID, int64(1), rec.Version, who, who, rec.OccurredAt, rec.OccurredAt})
-			continue
+			return []any{e.UserSecretID, e.Name, nullIfEmpty(e.SchemaID), nullIfEmpty(e.Provider), tags,
+				e.DomainID, e.UserID, int64(1), rec.Version, who, who, rec.OccurredAt, rec.OccurredAt}, true, err
 		case *events.UserSecretUpdated:
 			// Same positions as secrets for name and tags.
 			if err := foldMetadata(row, e.Name, e.Tags); err != nil {
-				return err
+				return nil, false, err
 			}
 		case *events.UserSecretDataUpdated:
 			row[scSchema], row[scProvider] = nullIfEmpty(e.SchemaID), nullIfEmpty(e.Provider)
 			row[ucVersion] = row[ucVersion].(int64) + 1
 		case *events.UserSecretDeleted:
-			delete(fresh.rows, rec.Stream)
-			continue
+			return nil, false, nil
 		default:
-			continue
+			return row, true, nil
 		}
 		row[ucStreamVersion], row[ucUpdatedBy], row[ucUpdatedAt] = rec.Version, rec.Metadata.Actor.Subject, rec.OccurredAt
+		return row, true, nil
+	})
+	if err != nil {
+		return err
 	}
 	return fresh.copy(ctx, tx, p.table(), userSecretCopyColumns)
 }
