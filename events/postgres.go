@@ -234,7 +234,7 @@ func (s *PostgresStore) ReadAll(ctx context.Context, after Cursor, limit int) ([
 // Subscribe implements Store. It waits for append notifications, with
 // PollInterval as a bound for missed ones.
 func (s *PostgresStore) Subscribe(ctx context.Context, after Cursor, fn func(Record) error) error {
-	wake, stop, err := Listen(ctx, s.pool, "secretlog_appended")
+	wake, stop, err := Listen(ctx, s.pool, AppendedChannel, 1)
 	if err != nil {
 		return err
 	}
@@ -262,9 +262,15 @@ func (s *PostgresStore) Subscribe(ctx context.Context, after Cursor, fn func(Rec
 	}
 }
 
-// Listen holds a connection LISTENing on channel and signals wake (capacity 1,
-// never blocking) on every notification. stop releases the connection.
-func Listen(ctx context.Context, pool *pgxpool.Pool, channel string) (wake <-chan string, stop func(), err error) {
+// AppendedChannel is notified (on commit) whenever events are appended.
+const AppendedChannel = "secretlog_appended"
+
+// Listen holds a connection LISTENing on channel and delivers each
+// notification's payload on notes, which holds up to buffer payloads; when it
+// is full, further ones are dropped rather than block (callers treat notes as
+// wake-ups and re-read the state they follow). notes stops receiving if the
+// connection is lost. stop releases the connection.
+func Listen(ctx context.Context, pool *pgxpool.Pool, channel string, buffer int) (notes <-chan string, stop func(), err error) {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -273,7 +279,7 @@ func Listen(ctx context.Context, pool *pgxpool.Pool, channel string) (wake <-cha
 		conn.Release()
 		return nil, nil, err
 	}
-	ch := make(chan string, 1)
+	ch := make(chan string, max(buffer, 1))
 	lctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

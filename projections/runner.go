@@ -58,7 +58,7 @@ func (r *Runner) Run(ctx context.Context, ready chan<- struct{}) error {
 	}
 	router.AddMiddleware(middleware.Recoverer)
 	// One LISTEN connection wakes every projection's subscriber.
-	appended, stop, err := events.Listen(ctx, r.pool, "secretlog_appended")
+	appended, stop, err := events.Listen(ctx, r.pool, events.AppendedChannel, 1)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil

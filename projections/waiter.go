@@ -24,13 +24,21 @@ type Waiter struct {
 // NewWaiter follows ProjectedChannel until ctx ends.
 func NewWaiter(ctx context.Context, pool *pgxpool.Pool) (*Waiter, error) {
 	w := &Waiter{pool: pool, applied: map[string]events.Cursor{}, changed: make(chan struct{})}
-	notes, err := listenAll(ctx, pool, ProjectedChannel)
+	// A dropped notification or a lost connection only delays a waiter until
+	// Wait's periodic refresh of the checkpoints.
+	notes, stop, err := events.Listen(ctx, pool, ProjectedChannel, 1024)
 	if err != nil {
 		return nil, err
 	}
 	go func() {
-		for payload := range notes {
-			w.record(payload)
+		defer stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case payload := <-notes:
+				w.record(payload)
+			}
 		}
 	}()
 	return w, w.refresh(ctx)
@@ -100,37 +108,4 @@ func (w *Waiter) Wait(ctx context.Context, projection string, c events.Cursor) e
 			}
 		}
 	}
-}
-
-// listenAll delivers every notification payload on channel until ctx ends.
-func listenAll(ctx context.Context, pool *pgxpool.Pool, channel string) (<-chan string, error) {
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
-		conn.Release()
-		return nil, err
-	}
-	out := make(chan string, 1024)
-	go func() {
-		defer close(out)
-		defer func() {
-			_ = conn.Conn().Close(context.Background())
-			conn.Release()
-		}()
-		for {
-			n, err := conn.Conn().WaitForNotification(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				// Connection lost: the periodic refresh covers the gap until we are back.
-				time.Sleep(100 * time.Millisecond)
-				continue
-			}
-			out <- n.Payload
-		}
-	}()
-	return out, nil
 }
