@@ -9,7 +9,7 @@ import (
 )
 
 // replayUntil folds the stream's events that occurred at or before asOf.
-func replayUntil(ctx context.Context, store events.Store, stream string, asOf time.Time, agg aggregate) (deletedLater bool, err error) {
+func replayUntil(ctx context.Context, store events.Store, stream string, asOf time.Time, agg Resource) (deletedLater bool, err error) {
 	recs, err := store.ReadStream(ctx, stream)
 	if err != nil {
 		return false, err
@@ -26,7 +26,7 @@ func replayUntil(ctx context.Context, store events.Store, stream string, asOf ti
 			}
 			continue
 		}
-		if err := agg.Apply(r); err != nil {
+		if _, err := Fold(agg, r); err != nil {
 			return false, err
 		}
 	}
@@ -64,7 +64,7 @@ func (d Deps) SecretAsOf(ctx context.Context, meta Meta, id string, asOf time.Ti
 	if err := requireActor(meta); err != nil {
 		return nil, err
 	}
-	if err := checkID("secretId", id); err != nil {
+	if err := checkResourceID("secretId", "secret", secretIDPrefix, id); err != nil {
 		return nil, err
 	}
 	s := &Secret{}
@@ -86,7 +86,7 @@ func (d Deps) UserSecretAsOf(ctx context.Context, meta Meta, id string, asOf tim
 	if err := requireActor(meta); err != nil {
 		return nil, err
 	}
-	if err := checkID("userSecretId", id); err != nil {
+	if err := checkResourceID("userSecretId", "user secret", userSecretIDPrefix, id); err != nil {
 		return nil, err
 	}
 	s := &UserSecret{}

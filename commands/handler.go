@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/secretlog/secretlog/auth"
@@ -38,10 +39,12 @@ type Meta struct {
 	CorrelationID string
 }
 
-// Result of a write: the resource id and the records appended.
+// Result of a write: the resource id, the records appended and the
+// resource's state after them (what its read models now say).
 type Result struct {
 	ID      string
 	Records []events.Record
+	State   Resource
 }
 
 // Cursor is the log position of the last appended record: a reader that has
@@ -53,29 +56,15 @@ func (r Result) Cursor() events.Cursor {
 	return r.Records[len(r.Records)-1].Cursor
 }
 
-// Deps are what handlers need.
+// Deps are what handlers need. With the PostgreSQL log, a command's events,
+// its data key and its read-model rows commit in one transaction on DB.
 type Deps struct {
-	Store   events.Store
-	Keys    *events.KeyStore
-	Schemas *schemas.Registry
-}
-
-// aggregate is what a stream folds into.
-type aggregate interface {
-	Apply(events.Record) error
-}
-
-func load(ctx context.Context, store events.Store, stream string, agg aggregate) error {
-	recs, err := store.ReadStream(ctx, stream)
-	if err != nil {
-		return err
-	}
-	for _, r := range recs {
-		if err := agg.Apply(r); err != nil {
-			return err
-		}
-	}
-	return nil
+	DB        *pgxpool.Pool
+	Store     events.Store
+	Keys      *events.KeyStore
+	Schemas   *schemas.Registry
+	Projector Projector
+	Access    *AccessLog
 }
 
 func newEvent(meta Meta, tenant events.Tenant, typ string, payload any) (events.Event, error) {
@@ -128,22 +117,37 @@ func Retrying[C, R any](h Handler[C, R], attempts int) Handler[C, R] {
 // streamLocks serialises writers of one stream within this process, so that
 // concurrent updates of a hot secret queue up instead of failing on version
 // conflicts. Across processes the expected-version check still decides.
+// Waiting for a lock ends with the request's context.
 type streamLocks struct {
-	stripes [256]sync.Mutex
+	once    sync.Once
+	stripes [256]chan struct{}
 }
 
-func (l *streamLocks) lock(stream string) func() {
+func (l *streamLocks) lock(ctx context.Context, stream string) (func(), error) {
+	l.once.Do(func() {
+		for i := range l.stripes {
+			l.stripes[i] = make(chan struct{}, 1)
+		}
+	})
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(stream))
-	m := &l.stripes[h.Sum32()%uint32(len(l.stripes))]
-	m.Lock()
-	return m.Unlock
+	m := l.stripes[h.Sum32()%uint32(len(l.stripes))]
+	select {
+	case m <- struct{}{}:
+		return func() { <-m }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // Serialized runs h under the lock of the command's target stream.
 func Serialized[C command, R any](h Handler[C, R], locks *streamLocks) Handler[C, R] {
 	return HandlerFunc[C, R](func(ctx context.Context, cmd C) (R, error) {
-		unlock := locks.lock(cmd.target())
+		unlock, err := locks.lock(ctx, cmd.target())
+		if err != nil {
+			var zero R
+			return zero, err
+		}
 		defer unlock()
 		return h.Handle(ctx, cmd)
 	})

@@ -2,8 +2,7 @@ package commands
 
 import (
 	"context"
-	"encoding/json"
-
+	
 	"github.com/secretlog/secretlog/auth"
 	"github.com/secretlog/secretlog/events"
 )
@@ -121,15 +120,13 @@ func (d Deps) HandleCreateSecret(ctx context.Context, cmd CreateSecret) (Result,
 		return Result{}, denied("%s may not create a %s secret here", cmd.Actor.Role, scope.Group)
 	}
 	id := newID(secretIDPrefix)
-	sealed, err := d.sealFirst(ctx, id, plain)
-	if err != nil {
-		return Result{}, err
-	}
-	return d.appendOne(ctx, cmd.Meta, secretTenant(scope), id, events.NoStream, events.SecretCreatedV1, events.SecretCreated{
-		SecretID: id, Name: name, SchemaID: cmd.SchemaID, Provider: provider, Tags: tags,
-		ResourceGroup: string(scope.Group), DomainID: scope.DomainID, WorkspaceID: scope.WorkspaceID,
-		ProjectID: scope.ProjectID, ServiceAccountID: cmd.ServiceAccountID, TrustedSecretID: cmd.TrustedSecretID,
-		Data: sealed,
+	return d.create(ctx, cmd.Meta, secretTenant(scope), &Secret{}, id, plain, events.SecretCreatedV1, func(sealed events.Sealed) any {
+		return events.SecretCreated{
+			SecretID: id, Name: name, SchemaID: cmd.SchemaID, Provider: provider, Tags: tags,
+			ResourceGroup: string(scope.Group), DomainID: scope.DomainID, WorkspaceID: scope.WorkspaceID,
+			ProjectID: scope.ProjectID, ServiceAccountID: cmd.ServiceAccountID, TrustedSecretID: cmd.TrustedSecretID,
+			Data: sealed,
+		}
 	})
 }
 
@@ -137,7 +134,7 @@ func (d Deps) HandleCreateSecret(ctx context.Context, cmd CreateSecret) (Result,
 // a missing one are both NOT_FOUND.
 func (d Deps) loadSecretFor(ctx context.Context, meta Meta, id string) (*Secret, error) {
 	s := &Secret{}
-	if err := d.loadVisible(ctx, meta, "secretId", "secret", id, s, func() bool { return meta.Actor.CanReadSecret(s.Scope) }); err != nil {
+	if err := d.loadVisible(ctx, meta, "secretId", "secret", secretIDPrefix, id, s, func() bool { return meta.Actor.CanReadSecret(s.Scope) }); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -160,7 +157,7 @@ func (d Deps) HandleUpdateSecret(ctx context.Context, cmd UpdateSecret) (Result,
 	if err != nil {
 		return Result{}, err
 	}
-	name, tags, err := metadataChange(cmd.Name, cmd.Tags, s.Name, s.Tags)
+	name, tags, err := metadataChange(cmd.Name, cmd.Tags, &s.Versioned)
 	if err != nil {
 		return Result{}, err
 	}
@@ -184,9 +181,9 @@ func (d Deps) HandleUpdateSecret(ctx context.Context, cmd UpdateSecret) (Result,
 		ev.ProjectID, changed = cmd.ProjectID, true
 	}
 	if !changed {
-		return Result{ID: s.ID}, nil
+		return Result{ID: s.ID, State: s}, nil
 	}
-	return d.appendOne(ctx, cmd.Meta, secretTenant(newScope), s.ID, s.StreamVersion, events.SecretUpdatedV1, ev)
+	return d.write(ctx, cmd.Meta, secretTenant(newScope), s, s.ID, events.SecretUpdatedV1, ev)
 }
 
 // HandleUpdateSecretData seals the new value and starts a new data version.
@@ -199,19 +196,19 @@ func (d Deps) HandleUpdateSecretData(ctx context.Context, cmd UpdateSecretData) 
 	if cmd.SchemaID != nil {
 		schemaID = *cmd.SchemaID
 	}
-	return d.appendData(ctx, cmd.Meta, secretTenant(s.Scope), s.ID, s.StreamVersion, schemaID, cmd.Data, events.SecretDataUpdatedV1,
+	return d.replaceData(ctx, cmd.Meta, s, schemaID, cmd.Data, events.SecretDataUpdatedV1,
 		func(schemaID, provider string, sealed events.Sealed) any {
 			return events.SecretDataUpdated{SchemaID: schemaID, Provider: provider, Data: sealed}
 		})
 }
 
-// HandleDeleteSecret records the deletion, then shreds the data key.
+// HandleDeleteSecret records the deletion and shreds the data key, atomically.
 func (d Deps) HandleDeleteSecret(ctx context.Context, cmd DeleteSecret) (Result, error) {
 	s, err := d.writableSecret(ctx, cmd.Meta, cmd.SecretID)
 	if err != nil {
 		return Result{}, err
 	}
-	return d.appendDeletion(ctx, cmd.Meta, secretTenant(s.Scope), s.ID, s.StreamVersion, events.SecretDeletedV1, events.SecretDeleted{})
+	return d.remove(ctx, cmd.Meta, s, events.SecretDeletedV1, events.SecretDeleted{})
 }
 
 // RevealSecretData asks for a secret's current value.
@@ -236,28 +233,5 @@ func (d Deps) HandleRevealSecretData(ctx context.Context, q RevealSecretData) (R
 	if !q.Actor.CanReadSecretValue(s.Scope) {
 		return Revealed{}, denied("only SYSTEM reads secret values")
 	}
-	return d.reveal(ctx, q.Meta, secretTenant(s.Scope), s.ID, s.DataVersion, s.DataEventVersion, s.Data,
-		events.SecretDataReadV1, events.SecretDataRead{SecretID: s.ID, DataVersion: s.DataVersion})
-}
-
-func (d Deps) open(ctx context.Context, stream string, version int64, sealed events.Sealed) (map[string]any, error) {
-	key, err := d.Keys.Get(ctx, stream)
-	if err != nil {
-		return nil, err
-	}
-	plain, err := events.Open(key, stream, version, sealed)
-	if err != nil {
-		return nil, err
-	}
-	var data map[string]any
-	if err := json.Unmarshal(plain, &data); err != nil {
-		return nil, err
-	}
-	return data, nil
-}
-
-func sameJSON(a, b map[string]any) bool {
-	x, _ := json.Marshal(a)
-	y, _ := json.Marshal(b)
-	return string(x) == string(y)
+	return d.reveal(ctx, q.Meta, s, events.SecretDataReadV1, events.SecretDataRead{SecretID: s.ID, DataVersion: s.DataVersion})
 }

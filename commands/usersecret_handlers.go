@@ -71,19 +71,16 @@ func (d Deps) HandleCreateUserSecret(ctx context.Context, cmd CreateUserSecret) 
 		return Result{}, denied("%s without a user id may not own user secrets", a.Role)
 	}
 	id := newID(userSecretIDPrefix)
-	sealed, err := d.sealFirst(ctx, id, plain)
-	if err != nil {
-		return Result{}, err
-	}
-	return d.appendOne(ctx, cmd.Meta, userTenant(a.DomainID, a.UserID), id, events.NoStream, events.UserSecretCreatedV1, events.UserSecretCreated{
-		UserSecretID: id, Name: name, SchemaID: cmd.SchemaID, Provider: provider, Tags: tags,
-		DomainID: a.DomainID, UserID: a.UserID, Data: sealed,
-	})
+	return d.create(ctx, cmd.Meta, userTenant(a.DomainID, a.UserID), &UserSecret{}, id, plain, events.UserSecretCreatedV1,
+		func(sealed events.Sealed) any {
+			return events.UserSecretCreated{UserSecretID: id, Name: name, SchemaID: cmd.SchemaID, Provider: provider,
+				Tags: tags, DomainID: a.DomainID, UserID: a.UserID, Data: sealed}
+		})
 }
 
 func (d Deps) loadUserSecretFor(ctx context.Context, meta Meta, id string) (*UserSecret, error) {
 	s := &UserSecret{}
-	if err := d.loadVisible(ctx, meta, "userSecretId", "user secret", id, s, func() bool {
+	if err := d.loadVisible(ctx, meta, "userSecretId", "user secret", userSecretIDPrefix, id, s, func() bool {
 		return meta.Actor.CanReadUserSecret(s.DomainID, s.UserID)
 	}); err != nil {
 		return nil, err
@@ -108,15 +105,14 @@ func (d Deps) HandleUpdateUserSecret(ctx context.Context, cmd UpdateUserSecret) 
 	if err != nil {
 		return Result{}, err
 	}
-	name, tags, err := metadataChange(cmd.Name, cmd.Tags, s.Name, s.Tags)
+	name, tags, err := metadataChange(cmd.Name, cmd.Tags, &s.Versioned)
 	if err != nil {
 		return Result{}, err
 	}
 	if name == nil && tags == nil {
-		return Result{ID: s.ID}, nil
+		return Result{ID: s.ID, State: s}, nil
 	}
-	return d.appendOne(ctx, cmd.Meta, userTenant(s.DomainID, s.UserID), s.ID, s.StreamVersion, events.UserSecretUpdatedV1,
-		events.UserSecretUpdated{Name: name, Tags: tags})
+	return d.write(ctx, cmd.Meta, s.Tenant(), s, s.ID, events.UserSecretUpdatedV1, events.UserSecretUpdated{Name: name, Tags: tags})
 }
 
 // HandleUpdateUserSecretData seals the new value.
@@ -129,20 +125,19 @@ func (d Deps) HandleUpdateUserSecretData(ctx context.Context, cmd UpdateUserSecr
 	if cmd.SchemaID != nil {
 		schemaID = *cmd.SchemaID
 	}
-	return d.appendData(ctx, cmd.Meta, userTenant(s.DomainID, s.UserID), s.ID, s.StreamVersion, schemaID, cmd.Data,
+	return d.replaceData(ctx, cmd.Meta, s, schemaID, cmd.Data,
 		events.UserSecretDataUpdatedV1, func(schemaID, provider string, sealed events.Sealed) any {
 			return events.UserSecretDataUpdated{SchemaID: schemaID, Provider: provider, Data: sealed}
 		})
 }
 
-// HandleDeleteUserSecret records the deletion, then shreds the data key.
+// HandleDeleteUserSecret records the deletion and shreds the data key, atomically.
 func (d Deps) HandleDeleteUserSecret(ctx context.Context, cmd DeleteUserSecret) (Result, error) {
 	s, err := d.writableUserSecret(ctx, cmd.Meta, cmd.UserSecretID)
 	if err != nil {
 		return Result{}, err
 	}
-	return d.appendDeletion(ctx, cmd.Meta, userTenant(s.DomainID, s.UserID), s.ID, s.StreamVersion,
-		events.UserSecretDeletedV1, events.UserSecretDeleted{})
+	return d.remove(ctx, cmd.Meta, s, events.UserSecretDeletedV1, events.UserSecretDeleted{})
 }
 
 // HandleRevealUserSecretData decrypts the current value for SYSTEM callers of the owner's domain.
@@ -154,6 +149,5 @@ func (d Deps) HandleRevealUserSecretData(ctx context.Context, q RevealUserSecret
 	if !q.Actor.CanReadUserSecretValue(s.DomainID, s.UserID) {
 		return Revealed{}, denied("only SYSTEM reads secret values")
 	}
-	return d.reveal(ctx, q.Meta, userTenant(s.DomainID, s.UserID), s.ID, s.DataVersion, s.DataEventVersion, s.Data,
-		events.UserSecretDataReadV1, events.UserSecretDataRead{UserSecretID: s.ID, DataVersion: s.DataVersion})
+	return d.reveal(ctx, q.Meta, s, events.UserSecretDataReadV1, events.UserSecretDataRead{UserSecretID: s.ID, DataVersion: s.DataVersion})
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"math"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -18,7 +20,92 @@ const (
 	maxDataBytes  = 64 << 10
 	maxTagsBytes  = 64 << 10
 	maxTagKey     = 255
+	// maxTagsDepth and maxDataDepth bound how deeply tags and values nest
+	// (an object or array inside the top-level object is depth 2).
+	maxTagsDepth = 8
+	maxDataDepth = 16
 )
+
+// idHexDigits is how many lowercase hex digits follow a resource id's prefix.
+const idHexDigits = 12
+
+// checkResourceID accepts only ids of the resource's own form (prefix + 12
+// lowercase hex digits). Anything else cannot exist: NOT_FOUND, without
+// repeating the id, so no stream other than the resource's own (its access
+// stream, another kind's) is ever loaded through it.
+func checkResourceID(field, kind, prefix, id string) error {
+	if id == "" {
+		return invalid(field, "is required")
+	}
+	hexPart, ok := strings.CutPrefix(id, prefix)
+	if !ok || len(hexPart) != idHexDigits || strings.Trim(hexPart, "0123456789abcdef") != "" {
+		return &Error{Code: NotFound, Message: kind + " not found (malformed " + field + ")"}
+	}
+	return nil
+}
+
+// checkText rejects what PostgreSQL cannot store in text and jsonb: U+0000
+// and invalid UTF-8.
+func checkText(field, s string) error {
+	if !utf8.ValidString(s) {
+		return invalid(field, "must be valid UTF-8")
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return invalid(field, "must not contain U+0000")
+	}
+	return nil
+}
+
+// checkJSON walks a decoded JSON value: numbers must be finite float64
+// values and nesting at most maxDepth deep; with text, strings and keys must
+// also be text PostgreSQL can store (values are sealed, so they may hold
+// anything JSON can; tags are stored as they are). The messages name the
+// field, never the value.
+func checkJSON(field string, v any, depth, maxDepth int, text bool) error {
+	if depth > maxDepth {
+		return invalid(field, "must not nest deeper than %d levels", maxDepth)
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if text {
+				if err := checkText(field, k); err != nil {
+					return err
+				}
+			}
+			if err := checkJSON(field, e, depth+1, maxDepth, text); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if err := checkJSON(field, e, depth+1, maxDepth, text); err != nil {
+				return err
+			}
+		}
+	case string:
+		if text {
+			return checkText(field, x)
+		}
+	case json.Number:
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			return invalid(field, "numbers must be finite and fit a 64-bit float")
+		}
+	case float64:
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			return invalid(field, "numbers must be finite and fit a 64-bit float")
+		}
+	case float32:
+		if math.IsInf(float64(x), 0) || math.IsNaN(float64(x)) {
+			return invalid(field, "numbers must be finite and fit a 64-bit float")
+		}
+	case nil, bool, int, int32, int64, uint, uint32, uint64:
+	default:
+		return invalid(field, "must be JSON")
+	}
+	return nil
+}
 
 func newID(prefix string) string {
 	b := make([]byte, 6)
@@ -27,6 +114,9 @@ func newID(prefix string) string {
 }
 
 func checkName(name string) (string, error) {
+	if err := checkText("name", name); err != nil {
+		return "", err
+	}
 	name = strings.TrimSpace(name)
 	if n := utf8.RuneCountInString(name); n < 1 || n > maxNameLength {
 		return "", invalid("name", "must be 1 to %d characters", maxNameLength)
@@ -35,6 +125,9 @@ func checkName(name string) (string, error) {
 }
 
 func checkID(field, v string) error {
+	if err := checkText(field, v); err != nil {
+		return err
+	}
 	if len(v) > maxIDLength {
 		return invalid(field, "must be at most %d characters", maxIDLength)
 	}
@@ -46,6 +139,9 @@ func checkID(field, v string) error {
 
 // checkTags trims string values and bounds the size. Keys may not be empty.
 func checkTags(tags map[string]any) (map[string]any, error) {
+	if err := checkJSON("tags", map[string]any(tags), 1, maxTagsDepth, true); err != nil {
+		return nil, err
+	}
 	out := make(map[string]any, len(tags))
 	for k, v := range tags {
 		if k == "" || len(k) > maxTagKey {
@@ -73,6 +169,9 @@ func checkData(reg *schemas.Registry, schemaID string, data map[string]any) ([]b
 		return nil, "", invalid("data", "must be a non-empty JSON object")
 	}
 	if err := checkID("schemaId", schemaID); err != nil {
+		return nil, "", err
+	}
+	if err := checkJSON("data", map[string]any(data), 1, maxDataDepth, false); err != nil {
 		return nil, "", err
 	}
 	enc, err := json.Marshal(data)

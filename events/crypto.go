@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -141,18 +143,64 @@ func (k *Keyring) unwrap(stream, kekID string, wrapped []byte) ([]byte, error) {
 }
 
 // KeyStore keeps one wrapped data key per stream in the data_keys table.
+// Unwrapped keys are cached in memory for a short, bounded time; destroying a
+// key evicts it here at once and, through KeyDestroyedChannel, on every
+// other server that runs Follow.
 type KeyStore struct {
 	pool    *pgxpool.Pool
 	keyring *Keyring
+	cache   *expirable.LRU[string, []byte]
 }
+
+// KeyCacheTTL and KeyCacheSize bound how long and how many unwrapped data
+// keys a server keeps in memory.
+const (
+	KeyCacheTTL  = 30 * time.Second
+	KeyCacheSize = 10000
+)
+
+// KeyDestroyedChannel is notified (on commit) with the stream whose data key
+// was destroyed.
+const KeyDestroyedChannel = "secretlog_key_destroyed"
 
 // NewKeyStore stores data keys in pool's data_keys table, wrapped by keyring.
 func NewKeyStore(pool *pgxpool.Pool, keyring *Keyring) *KeyStore {
-	return &KeyStore{pool: pool, keyring: keyring}
+	return &KeyStore{pool: pool, keyring: keyring, cache: expirable.NewLRU[string, []byte](KeyCacheSize, nil, KeyCacheTTL)}
 }
 
-// Create makes a new random data key for stream and stores it wrapped.
-func (ks *KeyStore) Create(ctx context.Context, stream string) ([]byte, error) {
+// Follow evicts keys that other servers destroy until ctx ends. When the
+// notification connection is lost the cache is emptied and followed again.
+func (ks *KeyStore) Follow(ctx context.Context) {
+	for ctx.Err() == nil {
+		notes, stop, err := Listen(ctx, ks.pool, KeyDestroyedChannel, 1024)
+		if err != nil {
+			ks.cache.Purge()
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		ks.cache.Purge() // anything destroyed while nobody listened
+		for open := true; open; {
+			select {
+			case <-ctx.Done():
+				open = false
+			case stream, ok := <-notes:
+				if !ok {
+					open = false
+					break
+				}
+				ks.cache.Remove(stream)
+			}
+		}
+		stop()
+	}
+}
+
+// Create makes a new random data key for stream and stores it wrapped, on q
+// (the transaction that appends the stream's first event).
+func (ks *KeyStore) Create(ctx context.Context, q Querier, stream string) ([]byte, error) {
 	dk := make([]byte, 32)
 	if _, err := rand.Read(dk); err != nil {
 		return nil, err
@@ -161,7 +209,7 @@ func (ks *KeyStore) Create(ctx context.Context, stream string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = ks.pool.Exec(ctx, `INSERT INTO data_keys (stream_id, kek_id, wrapped_key) VALUES ($1, $2, $3)`, stream, kekID, wrapped)
+	_, err = q.Exec(ctx, `INSERT INTO data_keys (stream_id, kek_id, wrapped_key) VALUES ($1, $2, $3)`, stream, kekID, wrapped)
 	if err != nil {
 		return nil, fmt.Errorf("events: store data key: %w", err)
 	}
@@ -170,6 +218,9 @@ func (ks *KeyStore) Create(ctx context.Context, stream string) ([]byte, error) {
 
 // Get returns the stream's data key, or ErrKeyDestroyed.
 func (ks *KeyStore) Get(ctx context.Context, stream string) ([]byte, error) {
+	if dk, ok := ks.cache.Get(stream); ok {
+		return dk, nil
+	}
 	var kekID *string
 	var wrapped []byte
 	err := ks.pool.QueryRow(ctx, `SELECT kek_id, wrapped_key FROM data_keys WHERE stream_id = $1`, stream).Scan(&kekID, &wrapped)
@@ -182,16 +233,27 @@ func (ks *KeyStore) Get(ctx context.Context, stream string) ([]byte, error) {
 	if wrapped == nil {
 		return nil, ErrKeyDestroyed
 	}
-	return ks.keyring.unwrap(stream, *kekID, wrapped)
+	dk, err := ks.keyring.unwrap(stream, *kekID, wrapped)
+	if err != nil {
+		return nil, err
+	}
+	ks.cache.Add(stream, dk)
+	return dk, nil
 }
 
-// Destroy erases the stream's wrapped data key for good (crypto-shredding).
-// Destroying an already destroyed key is not an error.
-func (ks *KeyStore) Destroy(ctx context.Context, stream string) error {
-	_, err := ks.pool.Exec(ctx, `UPDATE data_keys SET kek_id = NULL, wrapped_key = NULL, destroyed_at = now()
-		WHERE stream_id = $1 AND destroyed_at IS NULL`, stream)
+// Destroy erases the stream's wrapped data key for good (crypto-shredding)
+// on q, which is the transaction appending the deletion: both commit or
+// neither does. Destroying an already destroyed key is not an error.
+func (ks *KeyStore) Destroy(ctx context.Context, q Querier, stream string) error {
+	ks.cache.Remove(stream)
+	_, err := q.Exec(ctx, `WITH gone AS (UPDATE data_keys SET kek_id = NULL, wrapped_key = NULL, destroyed_at = now()
+		WHERE stream_id = $1 AND destroyed_at IS NULL) SELECT pg_notify($2, $1)`, stream, KeyDestroyedChannel)
 	return err
 }
+
+// Forget drops a stream's key from this server's cache (after a destroy
+// committed, so that a read racing the commit cannot re-cache it).
+func (ks *KeyStore) Forget(stream string) { ks.cache.Remove(stream) }
 
 // Rewrap re-wraps every live data key not wrapped by the primary key, so that
 // retired key-encryption keys can be removed from the keyring. It returns how

@@ -219,10 +219,10 @@ func TestKeyStoreCreateGetDestroy(t *testing.T) {
 	require.NoError(t, err)
 	ks := events.NewKeyStore(pool, mustKeyring(t, spec))
 
-	dkA, err := ks.Create(ctx, "secret-a")
+	dkA, err := ks.Create(ctx, pool, "secret-a")
 	require.NoError(t, err)
 	require.Len(t, dkA, 32)
-	dkB, err := ks.Create(ctx, "secret-b")
+	dkB, err := ks.Create(ctx, pool, "secret-b")
 	require.NoError(t, err)
 	require.NotEqual(t, dkA, dkB, "every stream has its own data key")
 
@@ -238,7 +238,7 @@ func TestKeyStoreCreateGetDestroy(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, dkA, got)
 
-	_, err = ks.Create(ctx, "secret-a")
+	_, err = ks.Create(ctx, pool, "secret-a")
 	require.Error(t, err, "a stream has one data key")
 	got, err = ks.Get(ctx, "secret-a")
 	require.NoError(t, err)
@@ -255,10 +255,10 @@ func TestKeyStoreCreateGetDestroy(t *testing.T) {
 	sealed, err := events.Seal(dkA, "secret-a", 1, []byte("value"))
 	require.NoError(t, err)
 
-	require.NoError(t, ks.Destroy(ctx, "secret-a"))
+	require.NoError(t, ks.Destroy(ctx, pool, "secret-a"))
 	_, err = ks.Get(ctx, "secret-a")
 	require.ErrorIs(t, err, events.ErrKeyDestroyed)
-	require.NoError(t, ks.Destroy(ctx, "secret-a"), "Destroy is idempotent")
+	require.NoError(t, ks.Destroy(ctx, pool, "secret-a"), "Destroy is idempotent")
 	_, err = ks.Get(ctx, "secret-a")
 	require.ErrorIs(t, err, events.ErrKeyDestroyed)
 
@@ -266,7 +266,7 @@ func TestKeyStoreCreateGetDestroy(t *testing.T) {
 	require.Nil(t, rows["secret-a"].wrapped, "the wrapped key is erased, not just flagged")
 	require.Nil(t, rows["secret-a"].kekID)
 	require.True(t, rows["secret-a"].destroyedAt)
-	_, err = ks.Create(ctx, "secret-a")
+	_, err = ks.Create(ctx, pool, "secret-a")
 	require.Error(t, err, "a destroyed stream does not get a new key")
 
 	got, err = ks.Get(ctx, "secret-b")
@@ -290,7 +290,7 @@ func TestKeyStoreWrongKeyring(t *testing.T) {
 	specC, err := events.NewKeySpec("k2")
 	require.NoError(t, err)
 
-	_, err = events.NewKeyStore(pool, mustKeyring(t, specA)).Create(ctx, "secret-a")
+	_, err = events.NewKeyStore(pool, mustKeyring(t, specA)).Create(ctx, pool, "secret-a")
 	require.NoError(t, err)
 
 	_, err = events.NewKeyStore(pool, mustKeyring(t, specB)).Get(ctx, "secret-a")
@@ -312,11 +312,11 @@ func TestKeyStoreRewrap(t *testing.T) {
 	dataKeys := map[string][]byte{}
 	for i := range 5 {
 		stream := fmt.Sprintf("secret-%d", i)
-		dk, err := oldKS.Create(ctx, stream)
+		dk, err := oldKS.Create(ctx, pool, stream)
 		require.NoError(t, err)
 		dataKeys[stream] = dk
 	}
-	require.NoError(t, oldKS.Destroy(ctx, "secret-4"))
+	require.NoError(t, oldKS.Destroy(ctx, pool, "secret-4"))
 	delete(dataKeys, "secret-4")
 	requireNoRawKeys(ctx, t, pool, dataKeys)
 
@@ -327,7 +327,7 @@ func TestKeyStoreRewrap(t *testing.T) {
 		require.Equal(t, dk, got)
 	}
 	// A key created during rotation is wrapped by the new primary at once.
-	dkNew, err := rotating.Create(ctx, "secret-new")
+	dkNew, err := rotating.Create(ctx, pool, "secret-new")
 	require.NoError(t, err)
 	dataKeys["secret-new"] = dkNew
 
@@ -375,7 +375,7 @@ func TestKeyStoreRewrapManyKeys(t *testing.T) {
 	dataKeys := make(map[string][]byte, n)
 	for i := range n {
 		stream := fmt.Sprintf("secret-%04d", i)
-		dk, err := oldKS.Create(ctx, stream)
+		dk, err := oldKS.Create(ctx, pool, stream)
 		require.NoError(t, err)
 		dataKeys[stream] = dk
 	}

@@ -61,4 +61,7 @@ type Record struct {
 	Stream  string
 	Version int64 // 1-based position in its stream
 	Cursor  Cursor
+	// Hash is the event's tamper-evidence hash (EventHash), chained to the
+	// stream's previous event; a new event of the stream chains to it.
+	Hash []byte
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/tern/v2/migrate"
 )
@@ -54,132 +53,14 @@ func NewPostgresStore(pool *pgxpool.Pool) *PostgresStore {
 	return &PostgresStore{pool: pool, PollInterval: 500 * time.Millisecond}
 }
 
-// headSQL reads the stream's last version and hash, to check the expected
-// version and chain the new events to it.
-const headSQL = `SELECT version, hash FROM event_log WHERE stream_id = $1 ORDER BY version DESC LIMIT 1`
-
-// appendSQL inserts every event, with its version and chained hash computed
-// by Append, in one statement. A concurrent append of the same version fails
-// on the (stream_id, version) unique key.
-const appendSQL = `
-INSERT INTO event_log (event_id, stream_id, version, type, data, metadata, occurred_at, hash)
-SELECT e.event_id, $1, e.version, e.type, e.data, e.metadata, e.occurred_at, e.hash
-FROM unnest($2::uuid[], $3::bigint[], $4::text[], $5::bytea[], $6::json[], $7::timestamptz[], $8::bytea[])
-         WITH ORDINALITY AS e(event_id, version, type, data, metadata, occurred_at, hash, ord)
-ORDER BY e.ord
-RETURNING position, transaction_id::text::bigint`
-
-// pendingEvent is an event ready to insert, with the exact metadata bytes its
-// hash covers.
-type pendingEvent struct {
-	id   uuid.UUID
-	meta []byte
-}
-
-// Append implements Store. It reads the stream's head (version and hash),
-// checks the expected version, chains each new event's hash to the previous
-// one (EventHash) and inserts them all in one statement: two round trips, no
-// explicit transaction.
-func (s *PostgresStore) Append(ctx context.Context, stream string, expected int64, evs ...Event) ([]Record, error) {
-	if len(evs) == 0 {
-		return nil, errors.New("events: nothing to append")
-	}
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	recs := make([]Record, len(evs))
-	pending := make([]pendingEvent, len(evs))
-	for i, e := range evs {
-		if e.ID == "" {
-			e.ID = uuid.NewString()
-		}
-		if e.OccurredAt.IsZero() {
-			e.OccurredAt = now
-		}
-		if e.Data == nil {
-			e.Data = []byte{}
-		}
-		e.OccurredAt = e.OccurredAt.UTC().Truncate(time.Microsecond)
-		id, err := uuid.Parse(e.ID)
-		if err != nil {
-			return nil, fmt.Errorf("events: event id: %w", err)
-		}
-		// The hash covers the id as stored: canonical lowercase.
-		e.ID = id.String()
-		// Marshalled once: these bytes are hashed and stored as they are (json keeps them).
-		meta, err := json.Marshal(e.Metadata)
-		if err != nil {
-			return nil, err
-		}
-		pending[i] = pendingEvent{id: id, meta: meta}
-		recs[i] = Record{Event: e, Stream: stream}
-	}
-	for attempt := 0; ; attempt++ {
-		err := s.insert(ctx, recs, pending, stream, expected)
-		// AnyVersion promises no concurrency check: a lost race for the next
-		// version number is retried, not reported.
-		if errors.Is(err, ErrConflict) && expected < 0 && attempt < 16 {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		return recs, nil
-	}
-}
-
-func (s *PostgresStore) insert(ctx context.Context, recs []Record, pending []pendingEvent, stream string, expected int64) error {
-	var last int64
-	var prev []byte
-	err := s.pool.QueryRow(ctx, headSQL, stream).Scan(&last, &prev)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return err
-	}
-	if expected >= 0 && last != expected {
-		return ErrConflict
-	}
-	n := len(recs)
-	ids, versions, types, datas, metas, times, hashes := make([]uuid.UUID, n), make([]int64, n), make([]string, n), make([][]byte, n), make([][]byte, n), make([]time.Time, n), make([][]byte, n)
-	for i := range recs {
-		e, p := &recs[i], pending[i]
-		e.Version = last + int64(i) + 1
-		prev = EventHash(prev, stream, e.Version, e.ID, e.Type, e.OccurredAt, e.Data, p.meta)
-		ids[i], versions[i], types[i], datas[i], metas[i], times[i], hashes[i] = p.id, e.Version, e.Type, e.Data, p.meta, e.OccurredAt, prev
-	}
-	rows, err := s.pool.Query(ctx, appendSQL, stream, ids, versions, types, datas, metas, times, hashes)
-	if err != nil {
-		return err
-	}
-	i := 0
-	for rows.Next() {
-		var commit int64
-		if err := rows.Scan(&recs[i].Cursor.Position, &commit); err != nil {
-			rows.Close()
-			return err
-		}
-		recs[i].Cursor.Commit = uint64(commit)
-		i++
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "event_log_stream_id_version_key" {
-			return ErrConflict
-		}
-		return err
-	}
-	if i != n {
-		return fmt.Errorf("events: append inserted %d of %d events", i, n)
-	}
-	return nil
-}
-
-const recordColumns = `position, transaction_id::text::bigint, event_id, stream_id, version, type, data, metadata, occurred_at`
+const recordColumns = `position, transaction_id::text::bigint, event_id, stream_id, version, type, data, metadata, occurred_at, hash`
 
 func scanRecord(row pgx.Row) (Record, error) {
 	var r Record
 	var commit int64
 	var id uuid.UUID
 	var meta []byte
-	if err := row.Scan(&r.Cursor.Position, &commit, &id, &r.Stream, &r.Version, &r.Type, &r.Data, &meta, &r.OccurredAt); err != nil {
+	if err := row.Scan(&r.Cursor.Position, &commit, &id, &r.Stream, &r.Version, &r.Type, &r.Data, &meta, &r.OccurredAt, &r.Hash); err != nil {
 		return r, err
 	}
 	r.Cursor.Commit = uint64(commit)
@@ -216,19 +97,36 @@ func (s *PostgresStore) ReadStream(ctx context.Context, stream string) ([]Record
 // "transaction_id::text::bigint" is also called transaction_id, and ordering
 // by that expression instead would sort the whole log rather than walk the
 // primary key.
-//
-// readAllSQL only returns transactions below the oldest still running one:
-// everything before that point has either committed or aborted, so the cursor
-// can move past it without skipping a late commit.
-const readAllSQL = `SELECT ` + recordColumns + ` FROM event_log
-WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
-  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+const readAfterSQL = `SELECT ` + recordColumns + ` FROM event_log
+WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)`
+
+const readOrderSQL = `
 ORDER BY event_log.transaction_id, event_log.position
 LIMIT $3`
 
+// readAllSQL only returns transactions below the oldest still running one:
+// everything before that point has either committed or aborted, so the cursor
+// can move past it without skipping a late commit.
+const readAllSQL = readAfterSQL + `
+  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())` + readOrderSQL
+
 // ReadAll implements Store.
 func (s *PostgresStore) ReadAll(ctx context.Context, after Cursor, limit int) ([]Record, error) {
-	return collect(s.pool.Query(ctx, readAllSQL, fmt.Sprint(after.Commit), after.Position, limit))
+	return ReadAllIn(ctx, s.pool, after, limit, true)
+}
+
+// ReadAllIn reads up to limit events after cursor in commit order on q. With
+// settled it is ReadAll (only transactions below the oldest running one).
+// Without, it returns every event q's snapshot sees, including those of
+// transactions that committed while an older one is still running: right
+// only where nothing can commit before the cursor afterwards (the caller
+// excludes appenders, or compares within one snapshot).
+func ReadAllIn(ctx context.Context, q Querier, after Cursor, limit int, settled bool) ([]Record, error) {
+	sql := readAllSQL
+	if !settled {
+		sql = readAfterSQL + readOrderSQL
+	}
+	return collect(q.Query(ctx, sql, fmt.Sprint(after.Commit), after.Position, limit))
 }
 
 // Subscribe implements Store. It waits for append notifications, with

@@ -16,11 +16,9 @@ import (
 // LogTopic is the Watermill topic name under which the log is consumed.
 const LogTopic = "event_log"
 
-// CheckpointsTable holds each projection's last applied event, written in
-// the same transaction as its rows.
-const CheckpointsTable = "projection_checkpoints"
-
-// OffsetsTable holds watermill-sql's delivery offsets per consumer group.
+// OffsetsTable holds watermill-sql's delivery offsets per consumer group:
+// for an asynchronous projection, its checkpoint, moved in the transaction
+// that writes its rows.
 const OffsetsTable = "projection_offsets"
 
 // LogSchemaAdapter makes watermill-sql consume the event_log table itself as

@@ -1,22 +1,10 @@
 package graph
 
 import (
-	"context"
-
 	"github.com/secretlog/secretlog/commands"
 	"github.com/secretlog/secretlog/graph/model"
 	"github.com/secretlog/secretlog/projections"
 )
-
-// auditCaughtUp waits until the audit trail holds everything in the log
-// right now, so an audit query sees every change and read before it.
-func (r *Resolver) auditCaughtUp(ctx context.Context) error {
-	head, err := r.Log.Head(ctx)
-	if err != nil {
-		return err
-	}
-	return r.settle(ctx, projections.AuditProjectionName, head)
-}
 
 func auditPage(p projections.AuditPage, err error) (*model.AuditEventPage, error) {
 	if err != nil {

@@ -2,20 +2,16 @@ package graph
 
 import (
 	"context"
+	"fmt"
 	"sort"
-	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/secretlog/secretlog/auth"
 	"github.com/secretlog/secretlog/commands"
-	"github.com/secretlog/secretlog/events"
 	"github.com/secretlog/secretlog/graph/model"
 	"github.com/secretlog/secretlog/projections"
 )
-
-// readYourWritesTimeout bounds how long a mutation waits for its projection.
-const readYourWritesTimeout = 10 * time.Second
 
 type correlationKey struct{}
 
@@ -52,37 +48,23 @@ func meta(ctx context.Context) (commands.Meta, error) {
 	return commands.Meta{Actor: id, CorrelationID: correlationID(ctx)}, nil
 }
 
-// settle waits until projection has applied the write, so the answer and
-// every later query by this client reflect it.
-func (r *Resolver) settle(ctx context.Context, projection string, c events.Cursor) error {
-	ctx, cancel := context.WithTimeout(ctx, readYourWritesTimeout)
-	defer cancel()
-	if err := r.Waiter.Wait(ctx, projection, c); err != nil {
-		return &commands.Error{Code: commands.Internal, Message: "the write is stored but its read model is lagging; query again shortly"}
+// secretAfter answers a mutation from the state it committed: the read
+// models were written in the same transaction, so this is what every server
+// answers from now on.
+func secretAfter(res commands.Result) (*projections.Secret, error) {
+	s, ok := res.State.(*commands.Secret)
+	if !ok {
+		return nil, fmt.Errorf("graph: a secret command returned %T", res.State)
 	}
-	return nil
+	return secretView(s), nil
 }
 
-func (r *Resolver) secretAfter(ctx context.Context, m commands.Meta, res commands.Result) (*projections.Secret, error) {
-	if err := r.settle(ctx, projections.SecretsProjection, res.Cursor()); err != nil {
-		return nil, err
+func userSecretAfter(res commands.Result) (*projections.UserSecret, error) {
+	s, ok := res.State.(*commands.UserSecret)
+	if !ok {
+		return nil, fmt.Errorf("graph: a user secret command returned %T", res.State)
 	}
-	s, err := r.Reader.Secret(ctx, m.Actor, res.ID)
-	if err != nil {
-		return nil, err
-	}
-	return &s, nil
-}
-
-func (r *Resolver) userSecretAfter(ctx context.Context, m commands.Meta, res commands.Result) (*projections.UserSecret, error) {
-	if err := r.settle(ctx, projections.UserSecretsProjection, res.Cursor()); err != nil {
-		return nil, err
-	}
-	s, err := r.Reader.UserSecret(ctx, m.Actor, res.ID)
-	if err != nil {
-		return nil, err
-	}
-	return &s, nil
+	return userSecretView(s), nil
 }
 
 func str(p *string) string {

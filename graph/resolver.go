@@ -14,6 +14,5 @@ import (
 type Resolver struct {
 	App    *commands.Application
 	Reader *projections.Reader
-	Waiter *projections.Waiter
 	Log    *events.PostgresStore
 }

@@ -39,7 +39,7 @@ func (r *mutationResolver) CreateSecret(ctx context.Context, input model.CreateS
 	if err != nil {
 		return nil, err
 	}
-	return r.secretAfter(ctx, m, res)
+	return secretAfter(res)
 }
 
 // UpdateSecret is the resolver for the updateSecret field.
@@ -53,7 +53,7 @@ func (r *mutationResolver) UpdateSecret(ctx context.Context, input model.UpdateS
 	if err != nil {
 		return nil, err
 	}
-	return r.secretAfter(ctx, m, res)
+	return secretAfter(res)
 }
 
 // UpdateSecretData is the resolver for the updateSecretData field.
@@ -67,7 +67,7 @@ func (r *mutationResolver) UpdateSecretData(ctx context.Context, input model.Upd
 	if err != nil {
 		return nil, err
 	}
-	return r.secretAfter(ctx, m, res)
+	return secretAfter(res)
 }
 
 // DeleteSecret is the resolver for the deleteSecret field.
@@ -76,11 +76,10 @@ func (r *mutationResolver) DeleteSecret(ctx context.Context, secretID string) (b
 	if err != nil {
 		return false, err
 	}
-	res, err := r.App.DeleteSecret.Handle(ctx, commands.DeleteSecret{Meta: m, SecretID: secretID})
-	if err != nil {
+	if _, err := r.App.DeleteSecret.Handle(ctx, commands.DeleteSecret{Meta: m, SecretID: secretID}); err != nil {
 		return false, err
 	}
-	return true, r.settle(ctx, projections.SecretsProjection, res.Cursor())
+	return true, nil
 }
 
 // CreateUserSecret is the resolver for the createUserSecret field.
@@ -94,7 +93,7 @@ func (r *mutationResolver) CreateUserSecret(ctx context.Context, input model.Cre
 	if err != nil {
 		return nil, err
 	}
-	return r.userSecretAfter(ctx, m, res)
+	return userSecretAfter(res)
 }
 
 // UpdateUserSecret is the resolver for the updateUserSecret field.
@@ -108,7 +107,7 @@ func (r *mutationResolver) UpdateUserSecret(ctx context.Context, input model.Upd
 	if err != nil {
 		return nil, err
 	}
-	return r.userSecretAfter(ctx, m, res)
+	return userSecretAfter(res)
 }
 
 // UpdateUserSecretData is the resolver for the updateUserSecretData field.
@@ -122,7 +121,7 @@ func (r *mutationResolver) UpdateUserSecretData(ctx context.Context, input model
 	if err != nil {
 		return nil, err
 	}
-	return r.userSecretAfter(ctx, m, res)
+	return userSecretAfter(res)
 }
 
 // DeleteUserSecret is the resolver for the deleteUserSecret field.
@@ -131,11 +130,10 @@ func (r *mutationResolver) DeleteUserSecret(ctx context.Context, userSecretID st
 	if err != nil {
 		return false, err
 	}
-	res, err := r.App.DeleteUserSecret.Handle(ctx, commands.DeleteUserSecret{Meta: m, UserSecretID: userSecretID})
-	if err != nil {
+	if _, err := r.App.DeleteUserSecret.Handle(ctx, commands.DeleteUserSecret{Meta: m, UserSecretID: userSecretID}); err != nil {
 		return false, err
 	}
-	return true, r.settle(ctx, projections.UserSecretsProjection, res.Cursor())
+	return true, nil
 }
 
 // Secret is the resolver for the secret field.
@@ -281,9 +279,6 @@ func (r *queryResolver) SecretHistory(ctx context.Context, secretID string, firs
 	if err != nil {
 		return nil, err
 	}
-	if err := r.auditCaughtUp(ctx); err != nil {
-		return nil, err
-	}
 	return auditPage(r.Reader.History(ctx, id, "Secret", secretID, first, after))
 }
 
@@ -293,9 +288,6 @@ func (r *queryResolver) UserSecretHistory(ctx context.Context, userSecretID stri
 	if err != nil {
 		return nil, err
 	}
-	if err := r.auditCaughtUp(ctx); err != nil {
-		return nil, err
-	}
 	return auditPage(r.Reader.History(ctx, id, "UserSecret", userSecretID, first, after))
 }
 
@@ -303,9 +295,6 @@ func (r *queryResolver) UserSecretHistory(ctx context.Context, userSecretID stri
 func (r *queryResolver) AuditEvents(ctx context.Context, filter *model.AuditFilter, first *int, after *string, newestFirst *bool) (*model.AuditEventPage, error) {
 	id, err := caller(ctx)
 	if err != nil {
-		return nil, err
-	}
-	if err := r.auditCaughtUp(ctx); err != nil {
 		return nil, err
 	}
 	var f projections.AuditFilter

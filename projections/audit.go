@@ -3,22 +3,18 @@ package projections
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"reflect"
-	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/secretlog/secretlog/commands"
 	"github.com/secretlog/secretlog/events"
 )
 
-// AuditProjection name and consumer group.
-const AuditProjectionName = "audit"
-
 // auditDDL: one row per event, with the resource's scope at that time (for
-// tenancy) and the metadata fields it changed (never values), plus each
-// stream's last metadata snapshot, from which the changes are computed.
+// tenancy) and the metadata fields it changed (never values).
 const auditDDL = `
 CREATE TABLE IF NOT EXISTS audit_events{{suffix}} (
     position       bigint PRIMARY KEY,
@@ -43,14 +39,8 @@ CREATE TABLE IF NOT EXISTS audit_events{{suffix}} (
 CREATE INDEX IF NOT EXISTS audit_events{{suffix}}_resource ON audit_events{{suffix}} (resource_id, position);
 CREATE INDEX IF NOT EXISTS audit_events{{suffix}}_domain ON audit_events{{suffix}} (domain_id, position);
 CREATE INDEX IF NOT EXISTS audit_events{{suffix}}_domain_time ON audit_events{{suffix}} (domain_id, occurred_at);
-CREATE TABLE IF NOT EXISTS audit_streams{{suffix}} (
-    resource_id   text PRIMARY KEY,
-    resource_type text  NOT NULL,
-    state         jsonb NOT NULL
-);
 `
 
-func auditTables(suffix string) string { return strings.ReplaceAll(auditDDL, "{{suffix}}", suffix) }
 
 // AuditState is a resource's metadata as the audit trail knows it.
 type AuditState struct {
@@ -77,6 +67,80 @@ type FieldChange struct {
 	New   any    `json:"new"`
 }
 
+// auditState is the metadata of a resource as the trail compares it.
+func auditState(r commands.Resource) AuditState {
+	switch s := r.(type) {
+	case *commands.Secret:
+		return AuditState{Name: s.Name, SchemaID: s.SchemaID, Provider: s.Provider, Tags: s.Tags,
+			ResourceGroup: string(s.Scope.Group), DomainID: s.Scope.DomainID, WorkspaceID: s.Scope.WorkspaceID,
+			ProjectID: s.Scope.ProjectID, ServiceAccountID: s.ServiceAccountID, TrustedSecretID: s.TrustedSecretID,
+			DataVersion: s.DataVersion, Deleted: s.Deleted}
+	case *commands.UserSecret:
+		return AuditState{Name: s.Name, SchemaID: s.SchemaID, Provider: s.Provider, Tags: s.Tags, DomainID: s.DomainID,
+			UserID: s.UserID, DataVersion: s.DataVersion, Deleted: s.Deleted}
+	}
+	return AuditState{}
+}
+
+// auditRow is one trail entry, as the audit_events columns are named.
+type auditRow struct {
+	Position      int64           `json:"position"`
+	StreamID      string          `json:"stream_id"`
+	ResourceType  string          `json:"resource_type"`
+	ResourceID    string          `json:"resource_id"`
+	Version       int64           `json:"version"`
+	DataVersion   int64           `json:"data_version"`
+	Type          string          `json:"type"`
+	ActorSubject  *string         `json:"actor_subject"`
+	ActorUserID   *string         `json:"actor_user_id"`
+	ActorRole     string          `json:"actor_role"`
+	ActorDomain   string          `json:"actor_domain"`
+	DomainID      string          `json:"domain_id"`
+	WorkspaceID   *string         `json:"workspace_id"`
+	ProjectID     *string         `json:"project_id"`
+	OwnerUserID   *string         `json:"owner_user_id"`
+	OccurredAt    time.Time       `json:"occurred_at"`
+	CorrelationID *string         `json:"correlation_id"`
+	Changes       json.RawMessage `json:"changes"`
+}
+
+// auditEntry describes a change's trail entry. Its tenancy columns come from
+// the event's envelope (where the resource lived when it happened), so an
+// entry depends on its record and its resource's own stream only.
+func auditEntry(c commands.Change) (auditRow, error) {
+	rec, m := c.Record, c.Record.Metadata
+	row := auditRow{Position: rec.Cursor.Position, StreamID: rec.Stream, ResourceType: c.Next.Kind(),
+		ResourceID: events.ResourceOfStream(rec.Stream), Version: rec.Version, Type: rec.Type,
+		ActorSubject: nullIfEmpty(m.Actor.Subject), ActorUserID: nullIfEmpty(m.Actor.UserID), ActorRole: m.Actor.Role,
+		ActorDomain: m.Actor.DomainID, DomainID: m.Tenant.DomainID, WorkspaceID: nullIfEmpty(m.Tenant.WorkspaceID),
+		ProjectID: nullIfEmpty(m.Tenant.ProjectID), OwnerUserID: nullIfEmpty(m.Tenant.UserID),
+		OccurredAt: rec.OccurredAt.UTC().Truncate(time.Microsecond), CorrelationID: nullIfEmpty(m.CorrelationID)}
+	changes := []FieldChange{}
+	switch e := c.Event.(type) {
+	case *events.SecretDataRead:
+		// A read changes nothing; it records who read which version.
+		row.DataVersion = e.DataVersion
+	case *events.UserSecretDataRead:
+		row.DataVersion = e.DataVersion
+	default:
+		var prev AuditState
+		if c.Prev != nil {
+			prev = auditState(c.Prev)
+		}
+		next := auditState(c.Next)
+		changes = diffStates(prev, next)
+		if next.DataVersion != prev.DataVersion {
+			changes = append(changes, FieldChange{Field: "data"})
+		}
+		row.DataVersion = next.DataVersion
+	}
+	var err error
+	row.Changes, err = json.Marshal(changes)
+	return row, err
+}
+
+var auditTable = newTable("audit_events", "position", auditRow{})
+
 // AuditProjection maintains the audit trail.
 type AuditProjection struct{ suffix string }
 
@@ -84,118 +148,22 @@ type AuditProjection struct{ suffix string }
 func (AuditProjection) Name() string { return AuditProjectionName }
 
 // Tables implements Projection.
-func (AuditProjection) Tables() []string { return []string{"audit_events", "audit_streams"} }
+func (AuditProjection) Tables() []string { return []string{"audit_events"} }
 
 // Shadow implements Projection.
 func (AuditProjection) Shadow(suffix string) Projection { return AuditProjection{suffix: suffix} }
 
-// Apply implements Projection.
-func (p AuditProjection) Apply(ctx context.Context, tx pgx.Tx, rec events.Record) error {
-	resourceID := events.ResourceOfStream(rec.Stream)
-	var prev AuditState
-	var raw []byte
-	err := tx.QueryRow(ctx, `SELECT state FROM audit_streams`+p.suffix+` WHERE resource_id = $1`, resourceID).Scan(&raw)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-	case err != nil:
-		return err
-	default:
-		if err := json.Unmarshal(raw, &prev); err != nil {
+// Write implements Projection.
+func (p AuditProjection) Write(ctx context.Context, tx pgx.Tx, changes []commands.Change) error {
+	rows := make([]auditRow, 0, len(changes))
+	for _, c := range changes {
+		row, err := auditEntry(c)
+		if err != nil {
 			return err
 		}
+		rows = append(rows, row)
 	}
-	entry, next, ok, err := auditEntry(rec, prev)
-	if err != nil || !ok {
-		return err
-	}
-	stateJSON, err := json.Marshal(next)
-	if err != nil {
-		return err
-	}
-	placeholders := make([]string, len(auditCopyColumns))
-	for i := range placeholders {
-		placeholders[i] = "$" + strconv.Itoa(i+1)
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO audit_events`+p.suffix+` (`+strings.Join(auditCopyColumns, ", ")+`)
-		VALUES (`+strings.Join(placeholders, ", ")+`) ON CONFLICT (position) DO NOTHING`, entry.row(rec)...)
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO audit_streams`+p.suffix+` (resource_id, resource_type, state) VALUES ($1, $2, $3)
-		ON CONFLICT (resource_id) DO UPDATE SET state = excluded.state`, resourceID, entry.resourceType, stateJSON)
-	return err
-}
-
-// auditEntry folds rec into the resource's previous state and describes its
-// trail entry; ok is false for events the trail does not record.
-func auditEntry(rec events.Record, prev AuditState) (auditRow, AuditState, bool, error) {
-	ev, err := events.Decode(rec.Type, rec.Data)
-	if err != nil {
-		return auditRow{}, prev, false, err
-	}
-	resourceType := "Secret"
-	if strings.HasPrefix(rec.Type, "UserSecret") {
-		resourceType = "UserSecret"
-	}
-	next := prev
-	dataChanged := false
-	dataVersion := int64(-1)
-	switch e := ev.(type) {
-	case *events.SecretCreated:
-		next = AuditState{Name: e.Name, SchemaID: e.SchemaID, Provider: e.Provider, Tags: e.Tags, ResourceGroup: e.ResourceGroup,
-			DomainID: e.DomainID, WorkspaceID: e.WorkspaceID, ProjectID: e.ProjectID, ServiceAccountID: e.ServiceAccountID,
-			TrustedSecretID: e.TrustedSecretID, DataVersion: 1}
-		dataChanged = true
-	case *events.UserSecretCreated:
-		next = AuditState{Name: e.Name, SchemaID: e.SchemaID, Provider: e.Provider, Tags: e.Tags, DomainID: e.DomainID,
-			UserID: e.UserID, DataVersion: 1}
-		dataChanged = true
-	case *events.SecretUpdated:
-		if e.Name != nil {
-			next.Name = *e.Name
-		}
-		if e.Tags != nil {
-			next.Tags = e.Tags
-		}
-		if e.ProjectID != nil {
-			next.ProjectID = *e.ProjectID
-		}
-	case *events.UserSecretUpdated:
-		if e.Name != nil {
-			next.Name = *e.Name
-		}
-		if e.Tags != nil {
-			next.Tags = e.Tags
-		}
-	case *events.SecretDataUpdated:
-		next.SchemaID, next.Provider, next.DataVersion = e.SchemaID, e.Provider, prev.DataVersion+1
-		dataChanged = true
-	case *events.UserSecretDataUpdated:
-		next.SchemaID, next.Provider, next.DataVersion = e.SchemaID, e.Provider, prev.DataVersion+1
-		dataChanged = true
-	case *events.SecretDeleted, *events.UserSecretDeleted:
-		next.Deleted = true
-	case *events.SecretDataRead:
-		// A read changes nothing; it records who read which version.
-		dataVersion = e.DataVersion
-	case *events.UserSecretDataRead:
-		dataVersion = e.DataVersion
-	default:
-		return auditRow{}, prev, false, nil
-	}
-	if dataVersion < 0 {
-		dataVersion = next.DataVersion
-	}
-	changes := diffStates(prev, next)
-	if dataChanged {
-		changes = append(changes, FieldChange{Field: "data"})
-	}
-	changesJSON, err := json.Marshal(changes)
-	if err != nil {
-		return auditRow{}, prev, false, err
-	}
-	return auditRow{resourceType: resourceType, resourceID: events.ResourceOfStream(rec.Stream), dataVersion: dataVersion,
-		next: next, changes: changesJSON}, next, true, nil
+	return auditTable.upsert(ctx, tx, p.suffix, rows)
 }
 
 // diffStates lists the metadata fields that differ, in a fixed order.

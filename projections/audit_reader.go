@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/secretlog/secretlog/auth"
+	"github.com/secretlog/secretlog/commands"
 )
 
 // AuditEvent is one entry of the audit trail.
@@ -130,18 +131,18 @@ func (r *Reader) auditPage(ctx context.Context, b *sqlBuilder, where string, fir
 // The caller must be able to read the resource; a deleted one's history is
 // for DOMAIN_ADMIN and SYSTEM of its domain. It survives deletion.
 func (r *Reader) History(ctx context.Context, id auth.Identity, resourceType, resourceID string, first *int, after *string) (AuditPage, error) {
-	var raw []byte
-	err := r.pool.QueryRow(ctx, `SELECT state FROM audit_streams WHERE resource_id = $1 AND resource_type = $2`, resourceID, resourceType).Scan(&raw)
-	if errors.Is(err, pgx.ErrNoRows) {
+	res, ok := commands.NewResource(resourceID)
+	if !ok || res.Kind() != resourceType {
 		return AuditPage{}, ErrNotFound
 	}
+	found, err := loadSnapshot(ctx, r.pool, "", resourceID, res)
 	if err != nil {
 		return AuditPage{}, err
 	}
-	var st AuditState
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return AuditPage{}, err
+	if !found {
+		return AuditPage{}, ErrNotFound
 	}
+	st := auditState(res)
 	var visible bool
 	if resourceType == "UserSecret" {
 		visible = id.CanReadUserSecret(st.DomainID, st.UserID)

@@ -2,10 +2,8 @@ package projections
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/secretlog/secretlog/commands"
 	"github.com/secretlog/secretlog/events"
 )
 
@@ -33,6 +32,10 @@ const (
 	// rebuilds of one projection from sharing its shadow tables.
 	rebuildLockSpace = 0x5eb1d
 )
+
+// sensitiveColumns never have their values printed in a difference. Read
+// models hold no secret values; this is a guard should one ever appear.
+var sensitiveColumns = map[string]bool{"data": true, "value": true, "values": true, "ciphertext": true, "sealed": true, "wrapped_key": true}
 
 // ErrRebuildRunning: another rebuild (or check) of the projection is running.
 var ErrRebuildRunning = errors.New("projections: a rebuild of this projection is already running")
@@ -122,29 +125,17 @@ func (d Difference) String() string {
 	return b.String()
 }
 
-// sensitiveColumns never have their values printed in a difference. Read
-// models hold no secret values; this is a guard should one ever appear.
-var sensitiveColumns = map[string]bool{"data": true, "value": true, "values": true, "ciphertext": true, "sealed": true, "wrapped_key": true}
 
-// Lookup returns the projection of All() called name.
-func Lookup(name string) (Projection, error) {
-	var names []string
-	for _, p := range All() {
-		if p.Name() == name {
-			return p, nil
-		}
-		names = append(names, p.Name())
-	}
-	return nil, fmt.Errorf("projections: no projection %q (have %s)", name, strings.Join(names, ", "))
-}
 
 // shadow is one projection's rebuild in progress.
 type shadow struct {
 	live    Projection
 	shadow  Projection
-	cursor  events.Cursor  // last event the shadow applied
-	applied int64          // events the shadow applied
-	bound   *events.Cursor // Check: the live checkpoint the replay stops at
+	async   bool          // applied from records alone, up to settled events
+	swap    bool          // swapped in at the end (false: the fold's scratch table)
+	cursor  events.Cursor // last event the shadow applied
+	applied int64         // events the shadow applied
+	bound   *events.Cursor
 }
 
 type rebuild struct {
@@ -154,6 +145,26 @@ type rebuild struct {
 	start       time.Time
 	done, total int64
 	read        events.Cursor // the furthest event read from the log so far
+}
+
+// selected reports whether p is one of the projections to rebuild.
+func (r *rebuild) selected(p Projection) bool {
+	for _, s := range r.opts.Projections {
+		if s.Name() == p.Name() {
+			return true
+		}
+	}
+	return false
+}
+
+// shadowed are the projections that get shadow tables: the selected ones,
+// plus the snapshots every state-based projection folds from.
+func (r *rebuild) shadowed() []Projection {
+	out := append([]Projection(nil), r.opts.Projections...)
+	if !r.selected(SnapshotProjection{}) {
+		out = append([]Projection{SnapshotProjection{}}, out...)
+	}
+	return out
 }
 
 // progress counts the events among recs not read before.
@@ -178,19 +189,22 @@ func (r *rebuild) progress(recs []events.Record) {
 }
 
 // RebuildOnline replays the log into fresh shadow tables (<table>_rebuild,
-// created LIKE the live ones) and swaps each projection's tables in with its
-// checkpoint in one transaction, while servers keep answering from the old
-// tables until that commit. With no server running it is the offline rebuild.
+// created LIKE the live ones) and swaps them in, while servers keep writing
+// and answering from the live tables. With no server running it is the
+// offline rebuild.
 //
 // The replay is one pass over the log in commit order, a transaction per
-// batch, feeding every selected projection. The swap locks the projection's
-// checkpoint row, which holds back the live projector's next event for it,
-// applies the events that arrived meanwhile, replaces the tables and sets the
-// checkpoint to the shadow's: the live projector then goes on from there.
+// batch: records are folded into resource states (kept in the snapshots
+// shadow between batches, so memory stays flat) and every shadow writes the
+// batch's changes at once. The swap takes the write lock exclusively (every
+// inline write holds it shared), applies the events that arrived meanwhile,
+// replaces the tables and, for asynchronous projections, moves their offsets,
+// in one transaction.
 //
-// With opts.Check nothing is swapped: each shadow stops at the live
-// checkpoint and every differing row is reported. Shadow tables are dropped
-// at the end either way.
+// With opts.Check nothing is swapped: in one REPEATABLE READ snapshot each
+// shadow catches up with what the live tables reflect (for an asynchronous
+// projection, its offset) and every differing row is reported. Shadow tables
+// are dropped at the end either way.
 func RebuildOnline(ctx context.Context, pool *pgxpool.Pool, opts RebuildOptions) (RebuildReport, error) {
 	r := &rebuild{pool: pool, store: events.NewPostgresStore(pool), opts: opts, start: time.Now()}
 	if r.opts.Projections == nil {
@@ -223,12 +237,16 @@ func RebuildOnline(ctx context.Context, pool *pgxpool.Pool, opts RebuildOptions)
 		return report, err
 	}
 	if opts.Check {
+		// An asynchronous projection is compared as of its offset: the
+		// replay stops there (compare moves the bound to the offset it sees).
 		for _, s := range shadows {
-			c, err := liveCheckpoint(ctx, pool, s.live.Name())
-			if err != nil {
-				return report, err
+			if s.async {
+				offset, err := asyncOffset(ctx, pool, s.live.Name())
+				if err != nil {
+					return report, err
+				}
+				s.bound = &offset
 			}
-			s.bound = &c
 		}
 	}
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM event_log`).Scan(&r.total); err != nil {
@@ -240,24 +258,27 @@ func RebuildOnline(ctx context.Context, pool *pgxpool.Pool, opts RebuildOptions)
 	if err := r.replay(ctx, shadows); err != nil {
 		return report, err
 	}
-
-	for _, s := range shadows {
-		if opts.Check {
-			diffs, err := r.compare(ctx, s)
-			if err != nil {
-				return report, fmt.Errorf("check %s: %w", s.live.Name(), err)
-			}
-			report.Differences = append(report.Differences, diffs...)
-		} else {
+	if opts.Check {
+		diffs, err := r.compare(ctx, shadows)
+		if err != nil {
+			return report, fmt.Errorf("check: %w", err)
+		}
+		report.Differences = diffs
+	} else {
+		for _, s := range shadows {
 			if err := r.analyze(ctx, s); err != nil {
 				return report, err
 			}
-			if err := r.swapWithRetry(ctx, s); err != nil {
-				return report, fmt.Errorf("swap %s: %w", s.live.Name(), err)
-			}
 		}
-		report.Projections = append(report.Projections, ProjectionRebuild{
-			Name: s.live.Name(), Events: s.applied, Cursor: s.cursor, Took: time.Since(r.start)})
+		if err := r.swapWithRetry(ctx, shadows); err != nil {
+			return report, fmt.Errorf("swap: %w", err)
+		}
+	}
+	for _, s := range shadows {
+		if s.swap {
+			report.Projections = append(report.Projections, ProjectionRebuild{
+				Name: s.live.Name(), Events: s.applied, Cursor: s.cursor, Took: time.Since(r.start)})
+		}
 	}
 	if r.opts.Progress != nil {
 		r.opts.Progress(r.done, r.done)
@@ -286,7 +307,7 @@ func (r *rebuild) lock(ctx context.Context) (unlock func(), err error) {
 		}
 		conn.Release()
 	}
-	for _, p := range r.opts.Projections {
+	for _, p := range r.shadowed() {
 		var ok bool
 		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, rebuildLockSpace, p.Name()).Scan(&ok); err != nil {
 			unlock()
@@ -303,14 +324,12 @@ func (r *rebuild) lock(ctx context.Context) (unlock func(), err error) {
 
 func shadowTable(t string) string { return t + RebuildSuffix }
 
-func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
-
 // createShadows creates every selected projection's shadow tables, empty,
 // LIKE the live ones (columns, defaults, constraints, indexes).
 func (r *rebuild) createShadows(ctx context.Context) ([]*shadow, error) {
 	var out []*shadow
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		for _, p := range r.opts.Projections {
+		for _, p := range r.shadowed() {
 			for _, t := range p.Tables() {
 				if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS `+ident(shadowTable(t))); err != nil {
 					return err
@@ -319,7 +338,7 @@ func (r *rebuild) createShadows(ctx context.Context) ([]*shadow, error) {
 					return fmt.Errorf("create shadow of %s: %w", t, err)
 				}
 			}
-			out = append(out, &shadow{live: p, shadow: p.Shadow(RebuildSuffix)})
+			out = append(out, &shadow{live: p, shadow: p.Shadow(RebuildSuffix), async: isAsync(p), swap: r.selected(p)})
 		}
 		return nil
 	})
@@ -332,7 +351,7 @@ func (r *rebuild) dropShadows() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var names []string
-	for _, p := range r.opts.Projections {
+	for _, p := range r.shadowed() {
 		for _, t := range p.Tables() {
 			names = append(names, ident(shadowTable(t)))
 		}
@@ -340,16 +359,12 @@ func (r *rebuild) dropShadows() {
 	_, _ = r.pool.Exec(ctx, `DROP TABLE IF EXISTS `+strings.Join(names, ", "))
 }
 
-// replay is the bulk pass: the log in commit order, one transaction per
-// batch, into every shadow. It stops once a read comes back short (caught up
-// with the head; the swap applies the rest) or, for a check, once every
-// shadow reached its bound.
+// replay is the bulk pass: the log in commit order (settled events only),
+// one transaction per batch, into every shadow. It stops once a read comes
+// back short: the swap (or the comparison) applies the rest.
 func (r *rebuild) replay(ctx context.Context, shadows []*shadow) error {
 	var after events.Cursor
 	for {
-		if r.opts.Check && !r.anyBelowBound(shadows, after) {
-			return nil
-		}
 		recs, err := r.store.ReadAll(ctx, after, r.opts.BatchSize)
 		if err != nil {
 			return err
@@ -361,12 +376,7 @@ func (r *rebuild) replay(ctx context.Context, shadows []*shadow) error {
 			if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
 				return err
 			}
-			for _, s := range shadows {
-				if err := s.applyAll(ctx, tx, recs); err != nil {
-					return err
-				}
-			}
-			return nil
+			return r.apply(ctx, tx, shadows, recs, false)
 		})
 		if err != nil {
 			return err
@@ -379,80 +389,193 @@ func (r *rebuild) replay(ctx context.Context, shadows []*shadow) error {
 	}
 }
 
-func (r *rebuild) anyBelowBound(shadows []*shadow, c events.Cursor) bool {
+// apply feeds recs to the shadows that still need them: state-based ones
+// get the changes folded from the snapshots shadow, asynchronous ones the
+// records alone and only settled ones (unsettled recs skip them).
+func (r *rebuild) apply(ctx context.Context, tx pgx.Tx, shadows []*shadow, recs []events.Record, unsettled bool) error {
+	var state []*shadow
 	for _, s := range shadows {
-		if c.Before(*s.bound) {
-			return true
+		if s.async {
+			if unsettled {
+				continue
+			}
+			if err := s.write(ctx, tx, recs, asyncChanges); err != nil {
+				return err
+			}
+			continue
 		}
+		state = append(state, s)
 	}
-	return false
-}
-
-// apply feeds rec to the shadow unless it lies past the shadow's bound or
-// was applied already.
-func (s *shadow) apply(ctx context.Context, tx pgx.Tx, rec events.Record) error {
-	if (s.bound != nil && s.bound.Before(rec.Cursor)) || !s.cursor.Before(rec.Cursor) {
+	if len(state) == 0 {
 		return nil
 	}
-	if err := s.shadow.Apply(ctx, tx, rec); err != nil {
-		return fmt.Errorf("%s: %s@%d: %w", s.live.Name(), rec.Stream, rec.Version, err)
+	// State-based shadows move together (the snapshots shadow among them):
+	// fold only what they have not applied, or states would apply it twice.
+	recs = state[0].todo(recs)
+	if len(recs) == 0 {
+		return nil
 	}
-	s.cursor = rec.Cursor
-	s.applied++
+	changes, err := foldChanges(ctx, tx, RebuildSuffix, recs)
+	if err != nil {
+		return err
+	}
+	for _, s := range state {
+		if err := s.writeChanges(ctx, tx, recs, changes); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// applyAll feeds the shadow the records it still needs, in one go when the
-// projection can apply a batch (the bulk path of a rebuild).
-func (s *shadow) applyAll(ctx context.Context, tx pgx.Tx, recs []events.Record) error {
-	bulk, ok := s.shadow.(BatchApplier)
-	if !ok {
-		for _, rec := range recs {
-			if err := s.apply(ctx, tx, rec); err != nil {
-				return err
-			}
-		}
+// write applies to the shadow the records it still needs, as changes made by mk.
+func (s *shadow) write(ctx context.Context, tx pgx.Tx, recs []events.Record, mk func([]events.Record) ([]commands.Change, error)) error {
+	todo := s.todo(recs)
+	if len(todo) == 0 {
 		return nil
 	}
-	todo := make([]events.Record, 0, len(recs))
-	for _, rec := range recs {
-		if (s.bound == nil || !s.bound.Before(rec.Cursor)) && s.cursor.Before(rec.Cursor) {
-			todo = append(todo, rec)
+	changes, err := mk(todo)
+	if err != nil {
+		return err
+	}
+	return s.commit(ctx, tx, changes)
+}
+
+// writeChanges applies the changes (one per record of recs) the shadow still needs.
+func (s *shadow) writeChanges(ctx context.Context, tx pgx.Tx, recs []events.Record, changes []commands.Change) error {
+	var todo []commands.Change
+	for i, rec := range recs {
+		if s.wants(rec) {
+			todo = append(todo, changes[i])
 		}
 	}
 	if len(todo) == 0 {
 		return nil
 	}
-	if err := bulk.ApplyBatch(ctx, tx, todo); err != nil {
-		return fmt.Errorf("%s: batch ending at position %d: %w", s.live.Name(), todo[len(todo)-1].Cursor.Position, err)
+	return s.commit(ctx, tx, todo)
+}
+
+func (s *shadow) commit(ctx context.Context, tx pgx.Tx, changes []commands.Change) error {
+	if err := s.shadow.Write(ctx, tx, changes); err != nil {
+		return fmt.Errorf("%s: batch ending at position %d: %w", s.live.Name(), changes[len(changes)-1].Record.Cursor.Position, err)
 	}
-	s.cursor = todo[len(todo)-1].Cursor
-	s.applied += int64(len(todo))
+	s.cursor = changes[len(changes)-1].Record.Cursor
+	s.applied += int64(len(changes))
 	return nil
 }
 
-// tail applies, inside tx, the events after the shadow's cursor that the log
-// shows now, up to upper when given.
-func (r *rebuild) tail(ctx context.Context, tx pgx.Tx, s *shadow, upper *events.Cursor) error {
-	for {
-		recs, err := r.store.ReadAll(ctx, s.cursor, r.opts.BatchSize)
-		if err != nil {
-			return err
-		}
-		for i, rec := range recs {
-			if upper != nil && upper.Before(rec.Cursor) {
-				r.progress(recs[:i])
-				return nil
-			}
-			if err := s.apply(ctx, tx, rec); err != nil {
-				return err
-			}
-		}
-		r.progress(recs)
-		if len(recs) < r.opts.BatchSize {
-			return nil
+func (s *shadow) wants(rec events.Record) bool {
+	return s.cursor.Before(rec.Cursor) && (s.bound == nil || !s.bound.Before(rec.Cursor))
+}
+
+func (s *shadow) todo(recs []events.Record) []events.Record {
+	var out []events.Record
+	for _, rec := range recs {
+		if s.wants(rec) {
+			out = append(out, rec)
 		}
 	}
+	return out
+}
+
+// asyncChanges are the changes an asynchronous projection sees: records alone.
+func asyncChanges(recs []events.Record) ([]commands.Change, error) {
+	out := make([]commands.Change, len(recs))
+	for i, rec := range recs {
+		c, err := asyncChange(rec)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+// foldChanges folds recs, in order, into the states of their resources (read
+// from the snapshots table named with suffix), one change per record.
+func foldChanges(ctx context.Context, q events.Querier, suffix string, recs []events.Record) ([]commands.Change, error) {
+	var ids []string
+	seen := map[string]bool{}
+	for _, rec := range recs {
+		if id := events.ResourceOfStream(rec.Stream); !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	states, err := loadSnapshots(ctx, q, suffix, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]commands.Change, len(recs))
+	for i, rec := range recs {
+		id := events.ResourceOfStream(rec.Stream)
+		cur, ok := states[id]
+		if !ok {
+			if cur, ok = commands.NewResource(id); !ok {
+				return nil, fmt.Errorf("projections: no resource lives on stream %s", rec.Stream)
+			}
+			states[id] = cur
+		}
+		ev, err := events.Decode(rec.Type, rec.Data)
+		if err != nil {
+			return nil, fmt.Errorf("%s@%d: %w", rec.Stream, rec.Version, err)
+		}
+		c := commands.Change{Record: rec, Event: ev}
+		if cur.Base().StreamVersion > 0 {
+			c.Prev = cur
+		}
+		if rec.Stream != id { // a read: the state stays
+			c.Next = cur
+		} else {
+			next := cur.Clone()
+			if err := next.Apply(rec, ev); err != nil {
+				return nil, fmt.Errorf("%s@%d: %w", rec.Stream, rec.Version, err)
+			}
+			c.Next, states[id] = next, next
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+// tail applies, inside tx, the events after the shadows' cursors that tx
+// sees: settled ones to every shadow and, with unsettled, also those
+// committed past a still running transaction to the state-based shadows.
+func (r *rebuild) tail(ctx context.Context, tx pgx.Tx, shadows []*shadow, unsettled bool) error {
+	for _, settled := range []bool{true, false} {
+		if !settled && !unsettled {
+			return nil
+		}
+		// From the earliest cursor among the shadows this pass feeds
+		// (each shadow skips what it already has).
+		var after *events.Cursor
+		for _, s := range shadows {
+			if (settled || !s.async) && (after == nil || s.cursor.Before(*after)) {
+				c := s.cursor
+				after = &c
+			}
+		}
+		if after == nil {
+			continue
+		}
+		for {
+			recs, err := events.ReadAllIn(ctx, tx, *after, r.opts.BatchSize, settled)
+			if err != nil {
+				return err
+			}
+			if len(recs) == 0 {
+				break
+			}
+			if err := r.apply(ctx, tx, shadows, recs, !settled); err != nil {
+				return err
+			}
+			r.progress(recs)
+			after = &recs[len(recs)-1].Cursor
+			if len(recs) < r.opts.BatchSize {
+				break
+			}
+		}
+	}
+	return nil
 }
 
 // analyze gives the planner statistics for the new tables before they serve.
@@ -465,15 +588,20 @@ func (r *rebuild) analyze(ctx context.Context, s *shadow) error {
 	return nil
 }
 
-func (r *rebuild) swapWithRetry(ctx context.Context, s *shadow) error {
+func (r *rebuild) swapWithRetry(ctx context.Context, shadows []*shadow) error {
 	for attempt := 1; ; attempt++ {
-		cursor, applied := s.cursor, s.applied
-		err := r.swap(ctx, s)
+		saved := make([]shadow, len(shadows))
+		for i, s := range shadows {
+			saved[i] = *s
+		}
+		err := r.swap(ctx, shadows)
 		if err == nil {
 			return nil
 		}
 		// The transaction rolled back: so did the tail it applied.
-		s.cursor, s.applied = cursor, applied
+		for i, s := range shadows {
+			*s = saved[i]
+		}
 		var pgErr *pgconn.PgError
 		if attempt < swapAttempts && errors.As(err, &pgErr) && pgErr.Code == "55P03" && ctx.Err() == nil {
 			continue // lock_not_available: a long reader held a table; try again
@@ -482,104 +610,90 @@ func (r *rebuild) swapWithRetry(ctx context.Context, s *shadow) error {
 	}
 }
 
-// swap replaces the projection's live tables with its shadow tables and sets
-// its checkpoint, in one transaction.
-func (r *rebuild) swap(ctx context.Context, s *shadow) error {
+// swap replaces the selected projections' live tables with their shadows in
+// one transaction. Holding the write lock exclusively, it sees every write
+// that committed and no write can start meanwhile; writers that appended
+// their events but wait for the lock write their rows into the new tables.
+func (r *rebuild) swap(ctx context.Context, shadows []*shadow) error {
 	tx, err := r.pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	name := s.live.Name()
 	if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, r.opts.LockTimeout.Milliseconds())); err != nil {
 		return err
 	}
-	// Locking the checkpoint row holds back the live projector: each of its
-	// transactions starts by upserting this row. Whatever it committed before
-	// is at or before the checkpoint read here.
-	if _, err := tx.Exec(ctx, `INSERT INTO `+events.CheckpointsTable+` (projection) VALUES ($1) ON CONFLICT DO NOTHING`, name); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, writeLockSpace); err != nil {
 		return err
 	}
-	live, err := scanCursor(tx.QueryRow(ctx, `SELECT last_commit::text::bigint, last_position FROM `+events.CheckpointsTable+`
-		WHERE projection = $1 FOR UPDATE`, name))
-	if err != nil {
-		return err
-	}
-	if err := r.tail(ctx, tx, s, nil); err != nil {
-		return err
-	}
-	if s.cursor.Before(live) {
-		// Cannot happen: the projector only reads what ReadAll shows.
-		return fmt.Errorf("shadow at %v is behind the live checkpoint %v", s.cursor, live)
-	}
-	tables := s.live.Tables()
-	quoted := make([]string, len(tables))
-	for i, t := range tables {
-		quoted[i] = ident(t)
-	}
-	if _, err := tx.Exec(ctx, `LOCK TABLE `+strings.Join(quoted, ", ")+` IN ACCESS EXCLUSIVE MODE`); err != nil {
-		return err
-	}
-	for _, t := range tables {
-		liveIdx, err := indexes(ctx, tx, t)
-		if err != nil {
-			return err
-		}
-		shadowIdx, err := indexes(ctx, tx, shadowTable(t))
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DROP TABLE `+ident(t)); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `ALTER TABLE `+ident(shadowTable(t))+` RENAME TO `+ident(t)); err != nil {
-			return err
-		}
-		for from, to := range indexRenames(t, liveIdx, shadowIdx) {
-			if _, err := tx.Exec(ctx, `ALTER INDEX `+ident(from)+` RENAME TO `+ident(to)); err != nil {
+	// Asynchronous runners move their offsets in their own transactions: hold
+	// the rows so that a runner's batch either committed before (and is in
+	// the log the tail reads) or fails after and starts again from here.
+	for _, s := range shadows {
+		if s.async && s.swap {
+			if _, err := tx.Exec(ctx, `SELECT 1 FROM `+events.OffsetsTable+` WHERE consumer_group = $1 FOR UPDATE`, s.live.Name()); err != nil {
 				return err
 			}
 		}
 	}
-	commit := strconv.FormatUint(s.cursor.Commit, 10)
-	if _, err := tx.Exec(ctx, `UPDATE `+events.CheckpointsTable+`
-		SET last_commit = $2::text::xid8, last_position = $3, events_applied = $4 WHERE projection = $1`,
-		name, commit, s.cursor.Position, s.applied); err != nil {
+	if err := r.tail(ctx, tx, shadows, true); err != nil {
 		return err
 	}
-	// After a Reset the delivery offset is gone: start it at the checkpoint
-	// rather than redeliver the whole log only to skip it. An existing offset
-	// belongs to a subscriber and is left alone (events up to the checkpoint
-	// are skipped when redelivered).
-	if _, err := tx.Exec(ctx, `INSERT INTO `+events.OffsetsTable+` (consumer_group, offset_acked, last_processed_transaction_id)
-		VALUES ($1, $2, $3::text::xid8) ON CONFLICT (consumer_group) DO NOTHING`, name, s.cursor.Position, commit); err != nil {
+	var quoted []string
+	for _, s := range shadows {
+		if s.swap {
+			for _, t := range s.live.Tables() {
+				quoted = append(quoted, ident(t))
+			}
+		}
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE `+strings.Join(quoted, ", ")+` IN ACCESS EXCLUSIVE MODE`); err != nil {
 		return err
 	}
-	// Writers waiting for their event (Waiter) learn the new checkpoint now.
-	payload := fmt.Sprintf("%s:%d:%d", name, s.cursor.Commit, s.cursor.Position)
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, ProjectedChannel, payload); err != nil {
-		return err
+	for _, s := range shadows {
+		if !s.swap {
+			continue
+		}
+		for _, t := range s.live.Tables() {
+			if err := replaceTable(ctx, tx, t); err != nil {
+				return err
+			}
+		}
+		if s.async {
+			if _, err := tx.Exec(ctx, `INSERT INTO `+events.OffsetsTable+` (consumer_group, offset_acked, last_processed_transaction_id)
+				VALUES ($1, $2, $3::text::xid8) ON CONFLICT (consumer_group) DO UPDATE
+				SET offset_acked = excluded.offset_acked, last_processed_transaction_id = excluded.last_processed_transaction_id`,
+				s.live.Name(), s.cursor.Position, strconv.FormatUint(s.cursor.Commit, 10)); err != nil {
+				return err
+			}
+		}
 	}
 	return tx.Commit(ctx)
 }
 
-func scanCursor(row pgx.Row) (events.Cursor, error) {
-	var commit, position int64
-	if err := row.Scan(&commit, &position); err != nil {
-		return events.Cursor{}, err
+// replaceTable drops live table t and renames its shadow (and the shadow's
+// indexes) into its place.
+func replaceTable(ctx context.Context, tx pgx.Tx, t string) error {
+	liveIdx, err := indexes(ctx, tx, t)
+	if err != nil {
+		return err
 	}
-	return events.Cursor{Commit: uint64(commit), Position: position}, nil
-}
-
-func liveCheckpoint(ctx context.Context, q interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, name string) (events.Cursor, error) {
-	c, err := scanCursor(q.QueryRow(ctx, `SELECT last_commit::text::bigint, last_position FROM `+events.CheckpointsTable+`
-		WHERE projection = $1`, name))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return events.Cursor{}, nil
+	shadowIdx, err := indexes(ctx, tx, shadowTable(t))
+	if err != nil {
+		return err
 	}
-	return c, err
+	if _, err := tx.Exec(ctx, `DROP TABLE `+ident(t)); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `ALTER TABLE `+ident(shadowTable(t))+` RENAME TO `+ident(t)); err != nil {
+		return err
+	}
+	for from, to := range indexRenames(t, liveIdx, shadowIdx) {
+		if _, err := tx.Exec(ctx, `ALTER INDEX `+ident(from)+` RENAME TO `+ident(to)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // index is a table's index: its name and its definition without the name
@@ -635,136 +749,3 @@ func indexRenames(table string, live, shadowIdx []index) map[string]string {
 	return out
 }
 
-// compare brings the shadow to exactly the live checkpoint and diffs each
-// table pair. It runs in one REPEATABLE READ transaction: its snapshot sees
-// the live tables exactly as of the checkpoint it reads (each event commits
-// with the checkpoint), so the live projector is never held back.
-func (r *rebuild) compare(ctx context.Context, s *shadow) ([]Difference, error) {
-	tx, err := r.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	live, err := liveCheckpoint(ctx, tx, s.live.Name())
-	if err != nil {
-		return nil, err
-	}
-	if live.Before(s.cursor) {
-		return nil, fmt.Errorf("the live checkpoint went back from %v to %v (was the projection reset?); run the check again", *s.bound, live)
-	}
-	s.bound = &live
-	if err := r.tail(ctx, tx, s, &live); err != nil {
-		return nil, err
-	}
-	if s.cursor != live {
-		return nil, fmt.Errorf("replay reached %v, not the live checkpoint %v", s.cursor, live)
-	}
-	var out []Difference
-	for _, t := range s.live.Tables() {
-		diffs, err := diffTable(ctx, tx, s.live.Name(), t)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, diffs...)
-	}
-	return out, nil
-}
-
-// diffTable lists the rows of table and its shadow that differ, by primary key.
-func diffTable(ctx context.Context, tx pgx.Tx, projection, table string) ([]Difference, error) {
-	keyCols, err := columnNames(ctx, tx, `SELECT a.attname FROM pg_index i
-		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-		WHERE i.indrelid = $1::regclass AND i.indisprimary
-		ORDER BY array_position(i.indkey::int2[], a.attnum)`, table)
-	if err != nil {
-		return nil, err
-	}
-	if len(keyCols) == 0 {
-		return nil, fmt.Errorf("%s has no primary key to compare rows by", table)
-	}
-	cols, err := columnNames(ctx, tx, `SELECT attname FROM pg_attribute
-		WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, table)
-	if err != nil {
-		return nil, err
-	}
-	only := func(a, b string) (map[string]map[string]json.RawMessage, error) {
-		rows, err := tx.Query(ctx, `SELECT to_jsonb(x) FROM (SELECT * FROM `+ident(a)+` EXCEPT SELECT * FROM `+ident(b)+`) x`)
-		if err != nil {
-			return nil, err
-		}
-		raws, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
-		if err != nil {
-			return nil, err
-		}
-		out := map[string]map[string]json.RawMessage{}
-		for _, raw := range raws {
-			var row map[string]json.RawMessage
-			if err := json.Unmarshal(raw, &row); err != nil {
-				return nil, err
-			}
-			out[rowKey(keyCols, row)] = row
-		}
-		return out, nil
-	}
-	liveOnly, err := only(table, shadowTable(table))
-	if err != nil {
-		return nil, err
-	}
-	shadowOnly, err := only(shadowTable(table), table)
-	if err != nil {
-		return nil, err
-	}
-	var out []Difference
-	for key, l := range liveOnly {
-		d := Difference{Projection: projection, Table: table, Key: key, Kind: DiffExtra}
-		if s, ok := shadowOnly[key]; ok {
-			d.Kind = DiffChanged
-			for _, c := range cols {
-				if string(l[c]) == string(s[c]) {
-					continue
-				}
-				cd := ColumnDiff{Column: c, Live: string(l[c]), Rebuilt: string(s[c])}
-				if sensitiveColumns[c] {
-					cd.Live, cd.Rebuilt = "[redacted]", "[redacted]"
-				}
-				d.Columns = append(d.Columns, cd)
-			}
-		}
-		out = append(out, d)
-	}
-	for key := range shadowOnly {
-		if _, ok := liveOnly[key]; !ok {
-			out = append(out, Difference{Projection: projection, Table: table, Key: key, Kind: DiffMissing})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out, nil
-}
-
-// columnNames runs a query returning one name per row.
-func columnNames(ctx context.Context, tx pgx.Tx, sql string, args ...any) ([]string, error) {
-	rows, err := tx.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
-}
-
-// rowKey renders a row's primary key as "col=value[,col=value]".
-func rowKey(keyCols []string, row map[string]json.RawMessage) string {
-	parts := make([]string, len(keyCols))
-	for i, c := range keyCols {
-		v := string(row[c])
-		var s string
-		if json.Unmarshal(row[c], &s) == nil {
-			v = s
-		}
-		parts[i] = c + "=" + v
-	}
-	return strings.Join(parts, ",")
-}
-
-// All returns every projection the service runs.
-func All() []Projection {
-	return []Projection{SecretProjection{}, UserSecretProjection{}, AuditProjection{}}
-}

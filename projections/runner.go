@@ -4,306 +4,322 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
+	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/secretlog/secretlog/commands"
 	"github.com/secretlog/secretlog/events"
 )
 
-// ProjectedChannel is notified (on commit) with "name:commit:position" each
-// time a projection applies an event; Waiter follows it.
-const ProjectedChannel = "secretlog_projected"
+// leaseSpace is the first key of the session advisory locks that make one
+// process at a time the runner of an asynchronous projection.
+const leaseSpace = 0x5ea5e
 
-// Runner feeds projections from the log through a Watermill router: one
-// watermill-sql subscriber (consumer group) per projection, reading the
-// event_log table in commit order. The handler queues each delivered event
-// and a flusher applies what is queued in one transaction together with the
-// projection's checkpoint, so rows and checkpoint always commit together and
-// a busy projection writes in batches. The checkpoint is the truth: on start
-// the delivery offset is rewound to it, so nothing queued but unapplied when a
-// process dies is lost, and redeliveries at or before it are skipped.
+// Runner applies asynchronous projections from the log through Watermill:
+// one watermill-sql subscriber (consumer group) per projection reads the
+// event_log table in commit order. Each projection runs in exactly one
+// process at a time, the holder of its lease (a PostgreSQL advisory lock on
+// a connection of its own); the others try again every LeaseRetry and take
+// over when the holder's session ends. A message's rows are written in the
+// subscriber's own transaction, which also moves the consumer group's offset:
+// rows and offset commit together and nothing is acknowledged unapplied.
 type Runner struct {
 	pool        *pgxpool.Pool
 	projections []Projection
 	logger      *slog.Logger
-	// BatchSize is how many events one consuming transaction applies.
+	// LeaseRetry is how often a process without the lease tries to take it.
+	LeaseRetry time.Duration
+	// BatchSize is how many events one consuming transaction handles.
 	BatchSize int
-	// AfterRows, when set, runs after a projection wrote a batch's rows (rec
-	// is the batch's last event) and before they commit: tests use it to kill
-	// the projector at that point.
-	AfterRows func(ctx context.Context, tx pgx.Tx, projection string, rec events.Record) error
-	// MaxBatch bounds the events one flush applies (default 1000).
-	MaxBatch int
+
+	mu     sync.Mutex
+	status map[string]RunnerStatus
+	failed *prometheus.GaugeVec
 }
 
-// NewRunner prepares a runner of projections over pool.
+// RunnerStatus is what this process knows of one asynchronous projection.
+type RunnerStatus struct {
+	Leader bool
+	// Failing is set while an event cannot be applied: its position and the
+	// error (never a value; events carry no plaintext).
+	Failing         string
+	FailingPosition int64
+}
+
+// NewRunner prepares a runner of the given asynchronous projections.
 func NewRunner(pool *pgxpool.Pool, logger *slog.Logger, projections ...Projection) *Runner {
-	return &Runner{pool: pool, projections: projections, logger: logger, BatchSize: 256}
+	return &Runner{pool: pool, projections: projections, logger: logger, LeaseRetry: time.Second, BatchSize: 256,
+		status: map[string]RunnerStatus{}}
 }
 
-// Run consumes until ctx ends. It signals ready (if non-nil) once subscribed.
-func (r *Runner) Run(ctx context.Context, ready chan<- struct{}) error {
-	wlog := watermill.NewSlogLoggerWithLevelMapping(r.logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, wlog)
-	if err != nil {
-		return err
+// Register exports secretlog_projection_failing{projection} with reg.
+func (r *Runner) Register(reg prometheus.Registerer) {
+	r.failed = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "secretlog_projection_failing",
+		Help: "1 while an asynchronous projection cannot apply an event (this process holds its lease)."}, []string{"projection"})
+	reg.MustRegister(r.failed)
+}
+
+// Status reports each projection's state in this process, by name.
+func (r *Runner) Status() map[string]RunnerStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]RunnerStatus, len(r.status))
+	for k, v := range r.status {
+		out[k] = v
 	}
-	router.AddMiddleware(middleware.Recoverer)
-	// One LISTEN connection wakes every projection's subscriber.
-	appended, stop, err := events.Listen(ctx, r.pool, events.AppendedChannel, 1)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
+	return out
+}
+
+// Failing lists "name at position N" for every failing projection, sorted.
+func (r *Runner) Failing() []string {
+	var out []string
+	for name, st := range r.Status() {
+		if st.Failing != "" {
+			out = append(out, fmt.Sprintf("%s at position %d", name, st.FailingPosition))
 		}
-		return err
 	}
-	defer stop()
-	wakes := make([]chan string, len(r.projections))
-	for i := range wakes {
-		wakes[i] = make(chan string, 1)
-	}
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case v := <-appended:
-				for _, w := range wakes {
-					select {
-					case w <- v:
-					default:
-					}
-				}
-			}
+	sort.Strings(out)
+	return out
+}
+
+func (r *Runner) setStatus(name string, f func(*RunnerStatus)) {
+	r.mu.Lock()
+	st := r.status[name]
+	f(&st)
+	r.status[name] = st
+	r.mu.Unlock()
+	if r.failed != nil {
+		v := 0.0
+		if st.Failing != "" {
+			v = 1
 		}
-	}()
-	if err := r.rewind(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
+		r.failed.WithLabelValues(name).Set(v)
 	}
-	for i, p := range r.projections {
-		wake := wakes[i]
-		q := newQueue(r.maxBatch())
-		go r.flusher(ctx, p, q)
-		ackDeadline := 30 * time.Second
-		sub, err := wsql.NewSubscriber(wsql.BeginnerFromPgx(r.pool), wsql.SubscriberConfig{
-			ConsumerGroup:  p.Name(),
-			SchemaAdapter:  events.LogSchemaAdapter{BatchSize: r.BatchSize},
-			OffsetsAdapter: events.OffsetsAdapter(),
-			AckDeadline:    &ackDeadline,
-			ResendInterval: 50 * time.Millisecond,
-			BackoffManager: &notifyBackoff{wake: wake, ctx: ctx},
-		}, wlog)
-		if err != nil {
-			return err
-		}
-		router.AddConsumerHandler(p.Name(), events.LogTopic, sub, r.handler(q))
-	}
-	if ready != nil {
+}
+
+// Run competes for every projection's lease and runs those it holds, until
+// ctx ends.
+func (r *Runner) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, p := range r.projections {
+		wg.Add(1)
 		go func() {
-			select {
-			case <-router.Running():
-				close(ready)
-			case <-ctx.Done():
-			}
+			defer wg.Done()
+			r.lead(ctx, p)
 		}()
 	}
-	err = router.Run(ctx)
-	if ctx.Err() != nil {
-		return nil
-	}
-	return err
-}
-
-func (r *Runner) maxBatch() int {
-	if r.MaxBatch > 0 {
-		return r.MaxBatch
-	}
-	return 1000
-}
-
-// rewind moves each projection's delivery offset back to its checkpoint
-// (or removes it when there is no checkpoint: deliver from the start).
-func (r *Runner) rewind(ctx context.Context) error {
-	for _, p := range r.projections {
-		err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `DELETE FROM `+events.OffsetsTable+` WHERE consumer_group = $1`, p.Name()); err != nil {
-				return err
-			}
-			_, err := tx.Exec(ctx, `INSERT INTO `+events.OffsetsTable+` (consumer_group, offset_acked, last_processed_transaction_id)
-				SELECT projection, last_position, last_commit FROM `+events.CheckpointsTable+` WHERE projection = $1`, p.Name())
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("rewind %s: %w", p.Name(), err)
-		}
-	}
+	wg.Wait()
 	return nil
 }
 
-// handler queues each delivered event for the flusher and acknowledges it.
-func (r *Runner) handler(q *queue) message.NoPublishHandlerFunc {
+// lead takes p's lease whenever it is free and runs p while holding it.
+// When an event cannot be applied, consuming stops (what came before it is
+// committed) and starts again from it after a growing pause.
+func (r *Runner) lead(ctx context.Context, p Projection) {
+	for ctx.Err() == nil {
+		held, release, err := r.lease(ctx, p.Name())
+		if err == nil && held != nil {
+			r.setStatus(p.Name(), func(s *RunnerStatus) { s.Leader = true })
+			r.logger.Info("projection lease taken", "projection", p.Name())
+			for backoff := r.LeaseRetry; held.Err() == nil; backoff = min(2*backoff, 30*time.Second) {
+				failed, err := r.consume(held, p)
+				if err != nil && held.Err() == nil {
+					r.logger.Warn("projection consumer stopped", "projection", p.Name(), "error", err.Error())
+				}
+				if !failed {
+					backoff = r.LeaseRetry
+				}
+				select {
+				case <-held.Done():
+				case <-time.After(backoff):
+				}
+			}
+			release()
+			r.setStatus(p.Name(), func(s *RunnerStatus) { *s = RunnerStatus{} })
+			continue
+		}
+		if err != nil && ctx.Err() == nil {
+			r.logger.Warn("projection lease", "projection", p.Name(), "error", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(r.LeaseRetry):
+		}
+	}
+}
+
+// lease tries to take name's advisory lock on a connection of its own. While
+// held, the returned context lives; it ends when ctx does or the session is
+// lost (checked every LeaseRetry), and release gives the lease back.
+func (r *Runner) lease(ctx context.Context, name string) (context.Context, func(), error) {
+	conn, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, leaseSpace, name).Scan(&ok); err != nil || !ok {
+		conn.Release()
+		return nil, nil, err
+	}
+	held, cancel := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-held.Done():
+				return
+			case <-time.After(r.LeaseRetry):
+			}
+			pctx, pcancel := context.WithTimeout(held, 2*time.Second)
+			err := conn.Ping(pctx)
+			pcancel()
+			if err != nil && held.Err() == nil {
+				r.logger.Warn("projection lease lost", "projection", name, "error", err.Error())
+				cancel()
+				return
+			}
+		}
+	}()
+	return held, func() {
+		cancel()
+		<-stopped
+		// Closing the session releases the lock, whatever state it is in.
+		_ = conn.Conn().Close(context.Background())
+		conn.Release()
+	}, nil
+}
+
+// consume runs p's watermill-sql subscriber until ctx ends or an event
+// fails (failed is then true).
+func (r *Runner) consume(ctx context.Context, p Projection) (failed bool, err error) {
+	wlog := watermill.NewSlogLoggerWithLevelMapping(r.logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, wlog)
+	if err != nil {
+		return false, err
+	}
+	appended, stop, err := events.Listen(ctx, r.pool, events.AppendedChannel, 1)
+	if err != nil {
+		return false, err
+	}
+	defer stop()
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var failure atomic.Bool
+	sub, err := wsql.NewSubscriber(wsql.BeginnerFromPgx(r.pool), wsql.SubscriberConfig{
+		ConsumerGroup:  p.Name(),
+		SchemaAdapter:  events.LogSchemaAdapter{BatchSize: r.BatchSize},
+		OffsetsAdapter: events.OffsetsAdapter(),
+		BackoffManager: &notifyBackoff{wake: appended, ctx: runCtx},
+	}, wlog)
+	if err != nil {
+		return false, err
+	}
+	router.AddConsumerHandler(p.Name(), events.LogTopic, sub, r.handler(p, func() {
+		// Stop here rather than redeliver in the same transaction: the
+		// subscriber commits what came before and the next run starts at it.
+		failure.Store(true)
+		cancel()
+	}))
+	err = router.Run(runCtx)
+	if ctx.Err() != nil || failure.Load() {
+		return failure.Load(), nil
+	}
+	return false, err
+}
+
+// handler applies one delivered event inside the subscriber's transaction,
+// under a savepoint so that a failure leaves the transaction usable; on a
+// failure it calls failed.
+func (r *Runner) handler(p Projection, failed func()) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
 		rec, err := events.RecordFromMessage(msg)
 		if err != nil {
 			return err
 		}
-		return q.push(msg.Context(), rec)
-	}
-}
-
-// queue hands delivered events to the flusher; push blocks while it is full.
-type queue struct {
-	mu    sync.Mutex
-	recs  []events.Record
-	max   int
-	ready chan struct{} // signalled when events arrive
-	room  chan struct{} // signalled when a flush took events
-}
-
-func newQueue(max int) *queue {
-	return &queue{max: max, ready: make(chan struct{}, 1), room: make(chan struct{}, 1)}
-}
-
-func (q *queue) push(ctx context.Context, rec events.Record) error {
-	for {
-		q.mu.Lock()
-		if len(q.recs) < q.max {
-			q.recs = append(q.recs, rec)
-			q.mu.Unlock()
-			select {
-			case q.ready <- struct{}{}:
-			default:
-			}
-			return nil
-		}
-		q.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-q.room:
-		}
-	}
-}
-
-// take waits for events and returns all that are queued.
-func (q *queue) take(ctx context.Context) ([]events.Record, error) {
-	for {
-		q.mu.Lock()
-		recs := q.recs
-		q.recs = nil
-		q.mu.Unlock()
-		if len(recs) > 0 {
-			select {
-			case q.room <- struct{}{}:
-			default:
-			}
-			return recs, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-q.ready:
-		}
-	}
-}
-
-// flusher applies queued events batch by batch; a failed batch is retried
-// (with backoff) until it commits, so an acknowledged event is never dropped
-// while the process lives.
-func (r *Runner) flusher(ctx context.Context, p Projection, q *queue) {
-	for {
-		recs, err := q.take(ctx)
+		tx, err := consumingTx(msg)
 		if err != nil {
-			return
-		}
-		for backoff := 10 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
-			err := r.project(ctx, p, recs)
-			if err == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				return // shutting down: the batch is redelivered from the checkpoint on the next start
-			}
-			last := recs[len(recs)-1]
-			r.logger.ErrorContext(ctx, "projection failed", "projection", p.Name(), "events", len(recs),
-				"last_stream", last.Stream, "last_position", last.Cursor.Position, "error", err.Error())
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-		}
-	}
-}
-
-// project applies recs in one transaction together with the projection's
-// checkpoint. Events at or before the checkpoint were applied already (a
-// redelivery after a crash) and are skipped, so each event lands exactly once.
-func (r *Runner) project(ctx context.Context, p Projection, recs []events.Record) error {
-	tx, err := r.pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	// Read models are rebuildable and the checkpoint commits with the rows, so
-	// losing the newest projected events in a crash only means projecting them again.
-	if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-		return err
-	}
-	var commit, position int64
-	err = tx.QueryRow(ctx, `INSERT INTO `+events.CheckpointsTable+` (projection) VALUES ($1)
-		ON CONFLICT (projection) DO UPDATE SET projection = excluded.projection
-		RETURNING last_commit::text::bigint, last_position`, p.Name()).Scan(&commit, &position)
-	if err != nil {
-		return err
-	}
-	applied := events.Cursor{Commit: uint64(commit), Position: position}
-	todo := recs[:0:0]
-	for _, rec := range recs {
-		if applied.Before(rec.Cursor) {
-			todo = append(todo, rec)
-		}
-	}
-	if len(todo) == 0 {
-		return nil
-	}
-	if bulk, ok := p.(BatchApplier); ok {
-		err = bulk.ApplyBatch(ctx, tx, todo)
-	} else {
-		for _, rec := range todo {
-			if err = p.Apply(ctx, tx, rec); err != nil {
-				break
-			}
-		}
-	}
-	if err != nil {
-		return err
-	}
-	last := todo[len(todo)-1]
-	if r.AfterRows != nil {
-		if err := r.AfterRows(ctx, tx, p.Name(), last); err != nil {
 			return err
 		}
+		ctx := msg.Context()
+		err = pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
+			c, err := asyncChange(rec)
+			if err != nil {
+				return err
+			}
+			return p.Write(ctx, sp, []commands.Change{c})
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				r.fail(p.Name(), rec, err)
+			}
+			failed()
+			return err
+		}
+		r.setStatus(p.Name(), func(s *RunnerStatus) {
+			if s.Failing != "" {
+				r.logger.Info("projection recovered", "projection", p.Name(), "position", rec.Cursor.Position)
+			}
+			s.Failing, s.FailingPosition = "", 0
+		})
+		return nil
 	}
-	payload := fmt.Sprintf("%s:%d:%d", p.Name(), last.Cursor.Commit, last.Cursor.Position)
-	if _, err := tx.Exec(ctx, `WITH moved AS (UPDATE `+events.CheckpointsTable+`
-		SET last_commit = $2::text::xid8, last_position = $3, events_applied = events_applied + $4
-		WHERE projection = $1) SELECT pg_notify($5, $6)`,
-		p.Name(), strconv.FormatUint(last.Cursor.Commit, 10), last.Cursor.Position, len(todo), ProjectedChannel, payload); err != nil {
-		return err
+}
+
+// consumingTx is the pgx transaction watermill-sql consumes msg in.
+func consumingTx(msg *message.Message) (pgx.Tx, error) {
+	switch tx := tx(msg).(type) {
+	case wsql.PgxTx:
+		return tx.Tx, nil
+	case *wsql.PgxTx:
+		return tx.Tx, nil
+	default:
+		return nil, fmt.Errorf("projections: consuming transaction is a %T", tx)
 	}
-	return tx.Commit(ctx)
+}
+
+func tx(msg *message.Message) wsql.Tx {
+	t, _ := wsql.TxFromContext(msg.Context())
+	return t
+}
+
+// fail reports a failing event once per position: a log line with the
+// position and stream, never the payload.
+func (r *Runner) fail(name string, rec events.Record, err error) {
+	first := false
+	r.setStatus(name, func(s *RunnerStatus) {
+		first = s.FailingPosition != rec.Cursor.Position
+		s.Failing, s.FailingPosition = err.Error(), rec.Cursor.Position
+	})
+	if first {
+		r.logger.Error("projection failed", "projection", name, "position", rec.Cursor.Position,
+			"stream", rec.Stream, "type", rec.Type, "error", err.Error())
+	}
+}
+
+// asyncChange is the change an asynchronous projection sees: the record
+// and its decoded event. It has no resource state (Next is the resource's
+// empty state, telling its kind): asynchronous projections write from the
+// record alone.
+func asyncChange(rec events.Record) (commands.Change, error) {
+	ev, err := events.Decode(rec.Type, rec.Data)
+	if err != nil {
+		return commands.Change{}, err
+	}
+	next, ok := commands.NewResource(rec.Stream)
+	if !ok {
+		return commands.Change{}, fmt.Errorf("projections: no resource lives on stream %s", rec.Stream)
+	}
+	return commands.Change{Record: rec, Event: ev, Next: next}, nil
 }
 
 // notifyBackoff makes the watermill-sql subscriber sleep until the log

@@ -76,62 +76,119 @@ CREATE INDEX IF NOT EXISTS user_secrets{{suffix}}_domain_id ON user_secrets{{suf
 CREATE INDEX IF NOT EXISTS user_secrets{{suffix}}_tags ON user_secrets{{suffix}} USING gin (tags jsonb_path_ops);
 `
 
-// checkpointsDDL: watermill-sql's delivery offsets, and each projection's
-// checkpoint (with a count of applied events that proves exactly-once).
+// checkpointsDDL: watermill-sql's delivery offsets (and, in the first
+// schema, the projection checkpoints that inline projections replaced).
 const checkpointsDDL = `
 CREATE TABLE IF NOT EXISTS ` + events.OffsetsTable + ` (
     consumer_group                varchar(255) PRIMARY KEY,
     offset_acked                  bigint,
     last_processed_transaction_id xid8 NOT NULL
 );
-CREATE TABLE IF NOT EXISTS ` + events.CheckpointsTable + ` (
+CREATE TABLE IF NOT EXISTS projection_checkpoints (
     projection     text PRIMARY KEY,
     last_commit    xid8   NOT NULL DEFAULT '0',
     last_position  bigint NOT NULL DEFAULT 0,
     events_applied bigint NOT NULL DEFAULT 0
 );`
 
-func readModels(suffix string) string { return strings.ReplaceAll(readModelDDL, "{{suffix}}", suffix) }
+// snapshotsDDL: each resource's latest state (SnapshotProjection).
+const snapshotsDDL = `
+CREATE TABLE IF NOT EXISTS snapshots{{suffix}} (
+    stream_id text PRIMARY KEY,
+    kind      text   NOT NULL,
+    version   bigint NOT NULL,
+    state     jsonb  NOT NULL
+);`
 
-// Migrate brings the read-model schema up to date.
-func Migrate(ctx context.Context, conn *pgx.Conn) error {
-	m, err := migrate.NewMigrator(ctx, conn, "schema_version_projections")
-	if err != nil {
-		return err
-	}
-	m.AppendMigration("read models and checkpoints", readModels("")+checkpointsDDL, "")
-	m.AppendMigration("audit trail", auditTables(""), "")
-	if err := m.Migrate(ctx); err != nil {
-		return err
-	}
-	// Read models are disposable: if someone dropped one, rebuild them all
-	// from the log rather than fail.
-	var missing bool
-	if err := conn.QueryRow(ctx, `SELECT to_regclass('secrets') IS NULL OR to_regclass('user_secrets') IS NULL
-		OR to_regclass('audit_events') IS NULL OR to_regclass('audit_streams') IS NULL`).Scan(&missing); err != nil {
-		return err
-	}
-	if missing {
-		return Reset(ctx, conn)
-	}
-	return nil
+// inlineDDL replaces the asynchronous pipeline's bookkeeping with the
+// inline projections' tables; the read models are replayed after it.
+const inlineDDL = `
+DROP TABLE IF EXISTS audit_streams, projection_checkpoints;
+DELETE FROM ` + events.OffsetsTable + `;
+DROP TABLE IF EXISTS secrets, user_secrets, audit_events;`
+
+func readModels(suffix string) string {
+	return strings.ReplaceAll(readModelDDL+auditDDL+snapshotsDDL+usageDDL, "{{suffix}}", suffix)
 }
 
-// Reset drops every read model and checkpoint and recreates them empty: the
-// projectors then replay the whole log. Stop the projectors first.
+// liveTables are every read-model table, by their live names.
+func liveTables() []string {
+	var out []string
+	for _, p := range All() {
+		out = append(out, p.Tables()...)
+	}
+	return out
+}
+
+// Migrate brings the read-model schema up to date. It reports whether the
+// read models are empty while the log is not (a table was dropped, or a
+// migration replaced them): the caller then replays the log (RebuildOnline)
+// before serving.
+func Migrate(ctx context.Context, conn *pgx.Conn) (replay bool, err error) {
+	m, err := migrate.NewMigrator(ctx, conn, "schema_version_projections")
+	if err != nil {
+		return false, err
+	}
+	m.AppendMigration("read models and checkpoints", strings.ReplaceAll(readModelDDL, "{{suffix}}", "")+checkpointsDDL, "")
+	m.AppendMigration("audit trail", strings.ReplaceAll(auditDDL, "{{suffix}}", "")+`
+CREATE TABLE IF NOT EXISTS audit_streams (resource_id text PRIMARY KEY, resource_type text NOT NULL, state jsonb NOT NULL);`, "")
+	m.AppendMigration("inline projections", inlineDDL+readModels(""), "")
+	if err := m.Migrate(ctx); err != nil {
+		return false, err
+	}
+	// Read models are disposable: if someone dropped one, recreate them all
+	// empty and have the log replayed rather than fail.
+	var missing bool
+	regs := make([]string, 0, len(liveTables()))
+	for _, t := range liveTables() {
+		regs = append(regs, "to_regclass('"+t+"') IS NULL")
+	}
+	if err := conn.QueryRow(ctx, `SELECT `+strings.Join(regs, " OR ")).Scan(&missing); err != nil {
+		return false, err
+	}
+	if missing {
+		if err := Reset(ctx, conn); err != nil {
+			return false, err
+		}
+	}
+	return Empty(ctx, conn)
+}
+
+// Empty reports whether the log holds events that no snapshot reflects: the
+// read models were reset and want a replay.
+func Empty(ctx context.Context, q events.Querier) (bool, error) {
+	var empty bool
+	var logExists bool
+	if err := q.QueryRow(ctx, `SELECT to_regclass('event_log') IS NOT NULL`).Scan(&logExists); err != nil || !logExists {
+		return false, err // read models without a log (query tests): nothing to replay
+	}
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM event_log) AND NOT EXISTS (SELECT 1 FROM snapshots)`).Scan(&empty)
+	return empty, err
+}
+
+// Reset drops every read model and asynchronous offset and recreates them
+// empty; RebuildOnline then replays the log into them. Writers wait for it
+// (it holds the write lock).
 func Reset(ctx context.Context, conn *pgx.Conn) error {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS secrets, user_secrets, audit_events, audit_streams`); err != nil {
-		return fmt.Errorf("drop read models: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `DELETE FROM `+events.CheckpointsTable+`; DELETE FROM `+events.OffsetsTable); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, writeLockSpace); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, readModels("")+auditTables("")); err != nil {
+	quoted := make([]string, 0, len(liveTables()))
+	for _, t := range liveTables() {
+		quoted = append(quoted, ident(t))
+	}
+	if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS `+strings.Join(quoted, ", ")); err != nil {
+		return fmt.Errorf("drop read models: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM `+events.OffsetsTable); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, readModels("")); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)

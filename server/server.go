@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,32 +66,32 @@ type Server struct {
 	App    *commands.Application
 	Reader *projections.Reader
 	Signer *auth.Signer
+	// Runner applies the asynchronous projections (under leases).
 	Runner *projections.Runner
-
-	Waiter *projections.Waiter
 
 	logger   *slog.Logger
 	handler  http.Handler
 	cancel   context.CancelFunc
-	done     chan error
+	done     chan struct{}
 	ready    atomic.Bool
 	registry *prometheus.Registry
 }
 
-// Migrate brings the log and read-model schemas up to date.
-func Migrate(ctx context.Context, databaseURL string) error {
+// Migrate brings the log and read-model schemas up to date. It reports
+// whether the read models want a replay of the log (see projections.Migrate).
+func Migrate(ctx context.Context, databaseURL string) (replay bool, err error) {
 	conn, err := pgx.Connect(ctx, databaseURL)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer conn.Close(ctx)
 	if err := events.Migrate(ctx, conn); err != nil {
-		return fmt.Errorf("migrate log: %w", err)
+		return false, fmt.Errorf("migrate log: %w", err)
 	}
-	if err := projections.Migrate(ctx, conn); err != nil {
-		return fmt.Errorf("migrate read models: %w", err)
+	if replay, err = projections.Migrate(ctx, conn); err != nil {
+		return false, fmt.Errorf("migrate read models: %w", err)
 	}
-	return nil
+	return replay, nil
 }
 
 // New migrates the database, starts the projectors and builds the HTTP handler.
@@ -98,15 +100,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	if err := Migrate(ctx, cfg.DatabaseURL); err != nil {
+	replay, err := Migrate(ctx, cfg.DatabaseURL)
+	if err != nil {
 		return nil, err
 	}
 	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("database url: %w", err)
 	}
-	// Each projection holds a connection for its consuming transaction and
-	// takes another to apply events; two more LISTEN. Leave room for requests.
 	pcfg.MaxConns = 32
 	if cfg.MaxConns > 0 {
 		pcfg.MaxConns = cfg.MaxConns
@@ -115,6 +116,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if replay {
+		// The read models were reset: fill them from the log before serving.
+		logger.Info("replaying the log into empty read models")
+		if _, err := projections.RebuildOnline(ctx, pool, projections.RebuildOptions{}); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("replay: %w", err)
+		}
+	}
 	signer, err := auth.NewSigner(cfg.TokenKey)
 	if err != nil {
 		pool.Close()
@@ -122,30 +131,32 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	store := events.NewPostgresStore(pool)
+	projector := projections.NewProjector(pool)
 	s := &Server{
 		Pool:     pool,
-		Store:    events.NewPostgresStore(pool),
+		Store:    store,
 		Keys:     events.NewKeyStore(pool, cfg.Keyring),
 		Reader:   projections.NewReader(pool),
 		Signer:   signer,
+		Runner:   projections.NewRunner(pool, logger, projections.Async()...),
 		logger:   logger,
-		done:     make(chan error, 1),
+		done:     make(chan struct{}),
 		registry: reg,
 	}
-	s.App = commands.NewApplication(commands.Deps{Store: s.Store, Keys: s.Keys, Schemas: schemas.Default()},
-		logger, commands.NewMetrics(reg))
-	s.Runner = projections.NewRunner(pool, logger, projections.All()...)
+	s.Runner.Register(reg)
+	access := commands.NewAccessLog(pool, projector)
+	s.App = commands.NewApplication(commands.Deps{DB: pool, Store: store, Keys: s.Keys, Schemas: schemas.Default(),
+		Projector: projector, Access: access}, logger, commands.NewMetrics(reg))
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	waiter, err := projections.NewWaiter(runCtx, pool)
-	if err != nil {
-		cancel()
-		pool.Close()
-		return nil, err
-	}
-	ready := make(chan struct{})
-	go func() { s.done <- s.Runner.Run(runCtx, ready) }()
+	var background sync.WaitGroup
+	background.Add(3)
+	go func() { defer background.Done(); access.Run(runCtx, 2) }()
+	go func() { defer background.Done(); s.Keys.Follow(runCtx) }()
+	go func() { defer background.Done(); _ = s.Runner.Run(runCtx) }()
+	go func() { background.Wait(); close(s.done) }()
 	// Log checkpoints: a running hash over the whole log, so truncation and
 	// reordering are detectable by verify. Their hashes also go to the
 	// service log, a copy outside the database.
@@ -158,20 +169,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		logger.Info("log checkpoint", "position", cp.Cursor.Position, "events", cp.Events, "hash", fmt.Sprintf("%x", cp.Hash))
 	})
-	select {
-	case <-ready:
-		s.ready.Store(true)
-	case err := <-s.done:
-		cancel()
-		pool.Close()
-		return nil, fmt.Errorf("projections: %w", err)
-	case <-ctx.Done():
-		cancel()
-		pool.Close()
-		return nil, ctx.Err()
-	}
-	s.Waiter = waiter
-	s.handler = s.routes(&graph.Resolver{App: s.App, Reader: s.Reader, Waiter: waiter, Log: s.Store})
+	s.ready.Store(true)
+	s.handler = s.routes(&graph.Resolver{App: s.App, Reader: s.Reader, Log: s.Store})
 	return s, nil
 }
 
@@ -196,11 +195,17 @@ func (s *Server) routes(res *graph.Resolver) http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if !s.ready.Load() {
-			http.Error(w, "projections not running", http.StatusServiceUnavailable)
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
 			return
 		}
 		if err := s.Pool.Ping(ctx); err != nil {
 			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		// A failing asynchronous projection degrades only what it serves
+		// (lastUsedAt): the server stays ready and names it.
+		if failing := s.Runner.Failing(); len(failing) > 0 {
+			_, _ = fmt.Fprintf(w, "ready; degraded: projection %s failing\n", strings.Join(failing, ", projection "))
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))
@@ -250,9 +255,6 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	select {
 	case err := <-errc:
 		return err
-	case err := <-s.done:
-		_ = srv.Close()
-		return fmt.Errorf("projections stopped: %w", err)
 	case <-ctx.Done():
 	}
 	s.logger.Info("shutting down: draining requests")
@@ -264,28 +266,15 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	return nil
 }
 
-// CatchUp waits until every projection has applied the whole log as it is now.
-func (s *Server) CatchUp(ctx context.Context) error {
-	head, err := s.Store.Head(ctx)
-	if err != nil {
-		return err
-	}
-	for _, p := range projections.All() {
-		if err := s.Waiter.Wait(ctx, p.Name(), head); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Close stops the projectors and releases the database.
+// Close stops the background work (access-log flushers, key cache
+// follower, asynchronous projections) and releases the database.
 func (s *Server) Close() {
 	s.ready.Store(false)
 	s.cancel()
 	select {
 	case <-s.done:
 	case <-time.After(15 * time.Second):
-		s.logger.Warn("projections did not stop within 15s")
+		s.logger.Warn("background work did not stop within 15s")
 	}
 	s.Pool.Close()
 }

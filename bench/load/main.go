@@ -526,24 +526,6 @@ func (h *harness) scalePhase(ctx context.Context) error {
 	scale.RebuildEventsPerSec = float64(scale.RebuildEvents) / scale.RebuildWallSeconds
 	fmt.Fprintf(os.Stderr, "bench: %s", out)
 
-	// The bulk seed bypassed the projection subscribers, which never saw the
-	// seeded events: a live service would have delivered each of them as it
-	// was appended. Move their delivery offsets to the rebuilt checkpoints, as
-	// if they had, instead of letting the restarted server redeliver (and skip,
-	// one transaction per event and projection) the whole seeded log.
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM event_log e, `+events.OffsetsTable+` o
-		WHERE o.consumer_group = 'secrets' AND (e.transaction_id, e.position) > (o.last_processed_transaction_id, o.offset_acked)`).
-		Scan(&scale.UndeliveredEvents); err != nil {
-		return err
-	}
-	tag, err := pool.Exec(ctx, `UPDATE `+events.OffsetsTable+` o SET offset_acked = c.last_position, last_processed_transaction_id = c.last_commit
-		FROM `+events.CheckpointsTable+` c WHERE o.consumer_group = c.projection
-		AND (o.last_processed_transaction_id, o.offset_acked) < (c.last_commit, c.last_position)`)
-	if err != nil {
-		return err
-	}
-	scale.OffsetsMoved = tag.RowsAffected()
-
 	// Autovacuum would get there on its own within minutes; do it now so the
 	// measurement does not depend on when it runs.
 	start = time.Now()

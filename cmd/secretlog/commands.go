@@ -104,8 +104,13 @@ func migrateCommand(cfg *config) *cobra.Command {
 				return err
 			}
 			defer stop()
-			if err := server.Migrate(cmd.Context(), url); err != nil {
+			replay, err := server.Migrate(cmd.Context(), url)
+			if err != nil {
 				return err
+			}
+			if replay {
+				fmt.Fprintln(os.Stdout, "database schema is up to date; the read models are empty: the next serve (or rebuild) replays the log")
+				return nil
 			}
 			fmt.Fprintln(os.Stdout, "database schema is up to date")
 			return nil
@@ -201,8 +206,10 @@ func rebuildCommand(cfg *config) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rebuild [--projection NAME] [--check]",
 		Short: "Replay the log into shadow tables and swap them in while servers keep answering",
-		Long: `Replay the whole log into fresh shadow tables and swap them in atomically, with each
-projection's checkpoint; running servers keep answering from the old tables until the swap.
+		Long: `Replay the whole log into fresh shadow tables and swap them in atomically; running
+servers keep writing and answering from the old tables until the swap, which waits for
+in-flight writes and holds new ones for its duration (the events that arrived meanwhile).
+Rebuilding one projection also replays the snapshots it folds from, into a scratch table.
 --check replays into shadow tables only, prints every row that differs from the live read
 models and exits with status 1 if any does; it changes nothing.`,
 		Args: cobra.NoArgs,
@@ -222,7 +229,7 @@ models and exits with status 1 if any does; it changes nothing.`,
 				return err
 			}
 			defer stop()
-			if err := server.Migrate(ctx, url); err != nil {
+			if _, err := server.Migrate(ctx, url); err != nil {
 				return err
 			}
 			pool, err := pgxpool.New(ctx, url)

@@ -1,0 +1,105 @@
+package commands
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/secretlog/secretlog/events"
+)
+
+// Change is one recorded event with the state of its resource before and
+// after it: what a projection writes rows from. For a value read (an event
+// on the resource's access stream) Prev and Next are the same state.
+type Change struct {
+	Record events.Record
+	Event  any      // the decoded payload
+	Prev   Resource // nil when the event created the resource
+	Next   Resource
+}
+
+// Projector keeps the read models in step with the log. Project writes the
+// rows for changes inside the transaction that appends their events, so a
+// write and its read models commit together; Snapshot loads a resource's
+// latest state (written by Project) without reading its stream.
+type Projector interface {
+	Project(ctx context.Context, tx pgx.Tx, changes []Change) error
+	Snapshot(ctx context.Context, id string, into Resource) (found bool, err error)
+}
+
+// inTx runs fn in one transaction on the database.
+func (d Deps) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, d.DB, fn)
+}
+
+// appendTx appends evs to the stream of cur (whose state is the one the
+// command decided on) inside tx, and projects them in the same transaction.
+// cur is an empty resource for a create. A stale cur is events.ErrConflict.
+func (d Deps) appendTx(ctx context.Context, tx pgx.Tx, stream string, cur Resource, evs ...events.Event) (Result, error) {
+	recs, err := events.Insert(ctx, tx, events.Append{Stream: stream, Head: cur.Base().Head(), Events: evs})
+	if err != nil {
+		return Result{}, err
+	}
+	changes, err := fold(cur, recs)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := d.Projector.Project(ctx, tx, changes); err != nil {
+		return Result{}, err
+	}
+	return Result{ID: stream, Records: recs, State: changes[len(changes)-1].Next}, nil
+}
+
+// fold applies recs to a copy of cur, one Change per record. Events are
+// decoded from the bytes as stored, so the state equals a replay's.
+func fold(cur Resource, recs []events.Record) ([]Change, error) {
+	out := make([]Change, 0, len(recs))
+	var prev Resource
+	if cur.Base().StreamVersion > 0 {
+		prev = cur
+	}
+	for _, rec := range recs {
+		next := cur.Clone()
+		ev, err := Fold(next, rec)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Change{Record: rec, Event: ev, Prev: prev, Next: next})
+		prev, cur = next, next
+	}
+	return out, nil
+}
+
+// write appends one event to cur's stream and projects it, in one
+// transaction; tenant is where the resource lives after the event.
+func (d Deps) write(ctx context.Context, meta Meta, tenant events.Tenant, cur Resource, stream, typ string, payload any) (Result, error) {
+	e, err := newEvent(meta, tenant, typ, payload)
+	if err != nil {
+		return Result{}, err
+	}
+	var res Result
+	err = d.inTx(ctx, func(tx pgx.Tx) error {
+		res, err = d.appendTx(ctx, tx, stream, cur, e)
+		return err
+	})
+	return res, err
+}
+
+// load reads the latest state of resource id into r: its snapshot, or its
+// stream when there is none (read models being rebuilt).
+func (d Deps) load(ctx context.Context, id string, r Resource) error {
+	found, err := d.Projector.Snapshot(ctx, id, r)
+	if err != nil || found {
+		return err
+	}
+	recs, err := d.Store.ReadStream(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		if _, err := Fold(r, rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}

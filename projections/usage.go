@@ -1,0 +1,81 @@
+package projections
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/secretlog/secretlog/commands"
+	"github.com/secretlog/secretlog/events"
+)
+
+// usageDDL: per resource, how often its value was read and when last.
+const usageDDL = `
+CREATE TABLE IF NOT EXISTS resource_usage{{suffix}} (
+    resource_id   text PRIMARY KEY,
+    reads         bigint      NOT NULL,
+    last_used_at  timestamptz NOT NULL,
+    last_used_by  text
+);`
+
+// UsageProjection counts value reads per resource (lastUsedAt). It is
+// asynchronous: a leased runner applies it after the reads commit, so reads
+// never wait for it and a failure here never blocks them.
+type UsageProjection struct{ suffix string }
+
+type usageRow struct {
+	ResourceID string    `json:"resource_id"`
+	Reads      int64     `json:"reads"`
+	LastUsedAt time.Time `json:"last_used_at"`
+	LastUsedBy *string   `json:"last_used_by"`
+}
+
+// Name implements Projection.
+func (UsageProjection) Name() string { return UsageProjectionName }
+
+// Tables implements Projection.
+func (UsageProjection) Tables() []string { return []string{"resource_usage"} }
+
+// Shadow implements Projection.
+func (UsageProjection) Shadow(suffix string) Projection { return UsageProjection{suffix: suffix} }
+
+// Write implements Projection. It reads only the records (reads change no
+// state), as an asynchronous projection must.
+func (p UsageProjection) Write(ctx context.Context, tx pgx.Tx, changes []commands.Change) error {
+	idx := map[string]int{}
+	var rows []usageRow
+	for _, c := range changes {
+		if !isRead(c) {
+			continue
+		}
+		id := events.ResourceOfStream(c.Record.Stream)
+		i, ok := idx[id]
+		if !ok {
+			i = len(rows)
+			idx[id] = i
+			rows = append(rows, usageRow{ResourceID: id})
+		}
+		rows[i].Reads++
+		rows[i].LastUsedAt = c.Record.OccurredAt.UTC()
+		rows[i].LastUsedBy = nullIfEmpty(c.Record.Metadata.Actor.Subject)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	doc, err := jsonRows(rows)
+	if err != nil {
+		return err
+	}
+	t := ident("resource_usage" + p.suffix)
+	_, err = tx.Exec(ctx, `INSERT INTO `+t+` AS u SELECT * FROM jsonb_populate_recordset(NULL::`+t+`, $1)
+		ON CONFLICT (resource_id) DO UPDATE SET reads = u.reads + excluded.reads,
+			last_used_at = excluded.last_used_at, last_used_by = excluded.last_used_by`, doc)
+	return err
+}
+
+// Usage is a resource's read statistics.
+type Usage struct {
+	Reads      int64
+	LastUsedAt *time.Time
+}
