@@ -2,7 +2,7 @@ package commands
 
 import (
 	"context"
-	
+
 	"github.com/secretlog/secretlog/auth"
 	"github.com/secretlog/secretlog/events"
 )

@@ -41,7 +41,6 @@ CREATE INDEX IF NOT EXISTS audit_events{{suffix}}_domain ON audit_events{{suffix
 CREATE INDEX IF NOT EXISTS audit_events{{suffix}}_domain_time ON audit_events{{suffix}} (domain_id, occurred_at);
 `
 
-
 // AuditState is a resource's metadata as the audit trail knows it.
 type AuditState struct {
 	Name             string         `json:"name"`

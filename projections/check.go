@@ -160,4 +160,3 @@ func rowKey(keyCols []string, row map[string]json.RawMessage) string {
 	}
 	return strings.Join(parts, ",")
 }
-

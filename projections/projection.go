@@ -89,7 +89,9 @@ type Projector struct {
 }
 
 // NewProjector writes every inline projection and loads snapshots from pool.
-func NewProjector(pool *pgxpool.Pool) *Projector { return &Projector{pool: pool, projections: Inline()} }
+func NewProjector(pool *pgxpool.Pool) *Projector {
+	return &Projector{pool: pool, projections: Inline()}
+}
 
 var _ commands.Projector = (*Projector)(nil)
 
@@ -113,7 +115,9 @@ func (p *Projector) Snapshot(ctx context.Context, id string, into commands.Resou
 
 // isRead reports whether c records a value read (an access-stream event):
 // reads change no resource state.
-func isRead(c commands.Change) bool { return c.Record.Stream != events.ResourceOfStream(c.Record.Stream) }
+func isRead(c commands.Change) bool {
+	return c.Record.Stream != events.ResourceOfStream(c.Record.Stream)
+}
 
 // latest returns, for each resource whose state the changes moved, its
 // state after the last of them, in order of first change.

@@ -125,8 +125,6 @@ func (d Difference) String() string {
 	return b.String()
 }
 
-
-
 // shadow is one projection's rebuild in progress.
 type shadow struct {
 	live    Projection
@@ -748,4 +746,3 @@ func indexRenames(table string, live, shadowIdx []index) map[string]string {
 	}
 	return out
 }
-

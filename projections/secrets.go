@@ -118,7 +118,9 @@ func (UserSecretProjection) Name() string { return UserSecretsProjection }
 func (UserSecretProjection) Tables() []string { return []string{"user_secrets"} }
 
 // Shadow implements Projection.
-func (UserSecretProjection) Shadow(suffix string) Projection { return UserSecretProjection{suffix: suffix} }
+func (UserSecretProjection) Shadow(suffix string) Projection {
+	return UserSecretProjection{suffix: suffix}
+}
 
 // Write implements Projection.
 func (p UserSecretProjection) Write(ctx context.Context, tx pgx.Tx, changes []commands.Change) error {
