@@ -16,4 +16,6 @@ type Resolver struct {
 	Reader *projections.Reader
 	Waiter *projections.Waiter
 	Log    *events.PostgresStore
+	// Verify rate-limits verifyLog per domain; nil: no limit.
+	Verify *VerifyGate
 }
