@@ -688,7 +688,7 @@ func TestMaxTTL(t *testing.T) {
 	_, err = s.Verify(tok)
 	require.NoError(t, err)
 
-	long, err := s.WithMaxTTL(1000 * time.Hour).Mint(idUser, 1000*time.Hour)
+	long, err := s.WithMaxTTL(1000*time.Hour).Mint(idUser, 1000*time.Hour)
 	require.NoError(t, err)
 	_, err = s.Verify(long)
 	require.ErrorIs(t, err, ErrInvalidToken)
