@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/secretlog/secretlog/commands"
@@ -19,6 +20,7 @@ import (
 func codeOf(err error) (commands.Code, string) {
 	var ce *commands.Error
 	var qe *projections.QueryError
+	var pg *pgconn.PgError
 	switch {
 	case errors.As(err, &ce):
 		return ce.Code, ce.Error()
@@ -30,6 +32,10 @@ func codeOf(err error) (commands.Code, string) {
 		return commands.NotFound, "not found"
 	case errors.Is(err, projections.ErrPermissionDenied):
 		return commands.PermissionDenied, "permission denied"
+	case errors.As(err, &pg) && strings.HasPrefix(pg.Code, "22"):
+		// data_exception: PostgreSQL cannot take a caller's value (a NUL
+		// byte, a number out of range). Its message may quote the value.
+		return commands.InvalidArgument, "a value in the request cannot be stored or compared (invalid characters or out of range)"
 	case isIntrospectionDisabled(err): // gqlgen's, when the extension is off
 		return commands.PermissionDenied, "introspection is disabled on this server (SECRETLOG_INTROSPECTION)"
 	case errors.Is(err, context.DeadlineExceeded):

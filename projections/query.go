@@ -993,8 +993,31 @@ func queryFailure(ctx context.Context, err error, regexKeys []string, timeout ti
 		case "54000", "53200": // program_limit_exceeded, out_of_memory
 			return overLimit("the query is too large for the database: narrow the filter or simplify the pipeline")
 		}
+		if strings.HasPrefix(pg.Code, "22") {
+			// data_exception: a value PostgreSQL cannot take (a NUL byte, a
+			// number or time out of range). Its message may quote the value:
+			// only the condition's name goes back.
+			return qerr("a value in the query cannot be used for its key (%s)", dataException(pg.Code))
+		}
 	}
 	return err
+}
+
+// dataException names the data exceptions a caller's value can cause.
+func dataException(code string) string {
+	switch code {
+	case "22021", "22P05":
+		return "invalid byte sequence, such as a NUL character"
+	case "22003":
+		return "number out of range"
+	case "22008":
+		return "time out of range"
+	case "22P02", "22007":
+		return "invalid text representation"
+	case "22001":
+		return "string too long"
+	}
+	return "data exception " + code
 }
 
 func quoteAll(ss []string) []string {

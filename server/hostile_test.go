@@ -231,6 +231,9 @@ func TestHostileRequests(t *testing.T) {
 		{"auditEvents first 100,000", admin, request(`{ auditEvents(first: 100000) { results { position } } }`, nil), false},
 		{"unknown operator", admin, request(listQ, map[string]any{"q": map[string]any{"filter": []any{
 			map[string]any{"k": "name", "v": "x", "o": "$where"}}}}), false},
+		{"NUL byte in an id", admin, request(`query($id: ID!) { secret(secretId: $id) { name } }`, map[string]any{"id": "secret-\x00"}), false},
+		{"NUL byte in a history id", admin, request(`query($id: ID!) { secretHistory(secretId: $id) { nextCursor } }`, map[string]any{"id": "secret-\x00"}), false},
+		{"NUL byte in an audit filter", admin, request(`query($t: [String!]) { auditEvents(filter: {types: $t}) { nextCursor } }`, map[string]any{"t": []any{"\x00"}}), false},
 		{"syntax error", "", []byte(`{"query": "{ secrets { "}`), false},
 		{"not JSON", "", []byte(`{"query": `), false},
 	}
@@ -469,3 +472,19 @@ fragment TypeRef on __Type {
   ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name
     ofType { kind name ofType { kind name } } } } } } } }
 }`
+
+// TestRequestDeadline: a request is cut at the configured deadline, with
+// RESOURCE_EXHAUSTED, even when its statements may run longer.
+func TestRequestDeadline(t *testing.T) {
+	t.Parallel()
+	s := newStackWith(t, func(c *server.Config) {
+		c.Limits.RequestTimeout = 500 * time.Millisecond
+		c.Limits.Query.StatementTimeout = time.Minute
+	})
+	seedRows(t, s.DatabaseURL, "d-heavy", 3000)
+	admin := s.token(auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "d-heavy", UserID: "mallory"})
+	r, took := postRaw(t, s.HTTP.URL, admin, request(`query($q: Map!) { secretStat(query: $q) }`, map[string]any{"q": heavyStat}))
+	require.Equal(t, "RESOURCE_EXHAUSTED", r.Code(), "%v", r.Errors)
+	require.Less(t, took, refusedWithin)
+	requireCleanLogs(t, s)
+}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/secretlog/secretlog/server"
 )
 
 // buildBinary builds secretlog once per test into a temporary directory.
@@ -109,4 +111,21 @@ func TestSafeDefaults(t *testing.T) {
 	_, stderr, code = runBinary(t, bin, append(env, "SECRETLOG_MAX_PAGE_SIZE=lots"), "token", "--role", "SYSTEM", "--domain", "d1")
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "SECRETLOG_MAX_PAGE_SIZE")
+}
+
+// TestLimitsDocumented: every limit's variable and flag has a row in the
+// README's Limits table, and the flag exists.
+func TestLimitsDocumented(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(readme), "\n## Limits\n")
+	require.True(t, ok, "README has a Limits section")
+	section, _, _ = strings.Cut(section, "\n## ")
+	root := rootCommand()
+	limits := server.DefaultLimits()
+	for _, s := range limits.Settings() {
+		require.Contains(t, section, "| `"+s.Env+"` (`--"+s.Flag+"`) |", "README documents %s", s.Env)
+		require.NotNil(t, root.PersistentFlags().Lookup(s.Flag), "flag --%s", s.Flag)
+	}
+	require.Contains(t, section, "`SECRETLOG_MAX_TOKEN_TTL` (`--max-token-ttl`)")
 }
