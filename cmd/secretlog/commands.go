@@ -71,7 +71,7 @@ func serveCommand(cfg *config) *cobra.Command {
 				fmt.Fprintf(os.Stdout, "\nsecretlog is running.\n  GraphiQL:  %s/\n  GraphQL:   %s/graphql\n"+
 					"  Development DOMAIN_ADMIN token for domain-dev (%s); paste into GraphiQL's Headers:\n"+
 					"  {\"Authorization\": \"Bearer %s\"}\n  More tokens: go run ./cmd/secretlog token --role SYSTEM --domain domain-dev\n\n",
-					base, base, ttl, tok)
+					base, base, strings.TrimSuffix(ttl.String(), "0m0s"), tok)
 			}
 			log.Info("listening", "url", base)
 			return srv.Serve(ctx, l)
