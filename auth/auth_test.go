@@ -674,3 +674,29 @@ func TestMiddleware(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxTTL: a lifetime over the cap is refused when minting, and a token
+// issued for longer (by a signer with a higher cap) is refused when verified.
+func TestMaxTTL(t *testing.T) {
+	t.Parallel()
+	s := newTestSigner(t)
+	require.Equal(t, DefaultMaxTTL, s.MaxTTL())
+	_, err := s.Mint(idUser, 1000*time.Hour)
+	require.ErrorContains(t, err, "longer than the maximum of 24h0m0s")
+	tok, err := s.Mint(idUser, DefaultMaxTTL)
+	require.NoError(t, err)
+	_, err = s.Verify(tok)
+	require.NoError(t, err)
+
+	long, err := s.WithMaxTTL(1000*time.Hour).Mint(idUser, 1000*time.Hour)
+	require.NoError(t, err)
+	_, err = s.Verify(long)
+	require.ErrorIs(t, err, ErrInvalidToken)
+	require.ErrorContains(t, err, "lifetime")
+
+	short := s.WithMaxTTL(time.Hour)
+	_, err = short.Mint(idUser, 2*time.Hour)
+	require.Error(t, err)
+	_, err = short.Verify(tok)
+	require.Error(t, err, "a 24h token is refused under a 1h cap")
+}

@@ -31,21 +31,41 @@ type claims struct {
 	jwt.RegisteredClaims
 }
 
+// DefaultMaxTTL caps a token's lifetime unless configured otherwise
+// (SECRETLOG_MAX_TOKEN_TTL).
+const DefaultMaxTTL = 24 * time.Hour
+
 // Signer mints and verifies HS256 bearer tokens with the server's key.
 // It is safe for concurrent use.
 type Signer struct {
-	key []byte
-	now func() time.Time // clock; overridden in tests
+	key    []byte
+	now    func() time.Time // clock; overridden in tests
+	maxTTL time.Duration
 }
 
 // NewSigner returns a Signer using a copy of key, which must be at least
-// MinKeyLength bytes long.
+// MinKeyLength bytes long. Its tokens live at most DefaultMaxTTL.
 func NewSigner(key []byte) (*Signer, error) {
 	if len(key) < MinKeyLength {
 		return nil, fmt.Errorf("auth: signing key must be at least %d bytes, got %d", MinKeyLength, len(key))
 	}
-	return &Signer{key: slices.Clone(key), now: time.Now}, nil
+	return &Signer{key: slices.Clone(key), now: time.Now, maxTTL: DefaultMaxTTL}, nil
 }
+
+// WithMaxTTL returns a Signer with the same key whose tokens may live at
+// most max (0: DefaultMaxTTL). Mint refuses longer lifetimes, and Verify
+// refuses tokens issued for longer, whoever minted them.
+func (s *Signer) WithMaxTTL(max time.Duration) *Signer {
+	c := *s
+	c.maxTTL = max
+	if max <= 0 {
+		c.maxTTL = DefaultMaxTTL
+	}
+	return &c
+}
+
+// MaxTTL is the longest lifetime of a token.
+func (s *Signer) MaxTTL() time.Duration { return s.maxTTL }
 
 // newTokenID returns 16 random hex characters.
 func newTokenID() (string, error) {
@@ -63,6 +83,9 @@ func newTokenID() (string, error) {
 func (s *Signer) Mint(id Identity, ttl time.Duration) (string, error) {
 	if ttl <= 0 {
 		return "", fmt.Errorf("auth: token ttl must be positive, got %s", ttl)
+	}
+	if ttl > s.maxTTL {
+		return "", fmt.Errorf("auth: token ttl %s is longer than the maximum of %s (SECRETLOG_MAX_TOKEN_TTL)", ttl, s.maxTTL)
 	}
 	jti, err := newTokenID()
 	if err != nil {
@@ -150,6 +173,9 @@ func (s *Signer) verify(token string) (Identity, error) {
 	}
 	if c.ID == "" {
 		return Identity{}, errors.New("token is missing the jti claim")
+	}
+	if c.ExpiresAt.Sub(c.IssuedAt.Time) > s.maxTTL {
+		return Identity{}, fmt.Errorf("token lifetime is longer than the maximum of %s", s.maxTTL)
 	}
 	role, err := ParseRole(c.Role)
 	if err != nil {

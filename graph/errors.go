@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/secretlog/secretlog/commands"
@@ -19,19 +20,40 @@ import (
 func codeOf(err error) (commands.Code, string) {
 	var ce *commands.Error
 	var qe *projections.QueryError
+	var pg *pgconn.PgError
 	switch {
 	case errors.As(err, &ce):
 		return ce.Code, ce.Error()
+	case errors.As(err, &qe) && qe.Exhausted:
+		return commands.ResourceExhausted, qe.Error()
 	case errors.As(err, &qe):
 		return commands.InvalidArgument, qe.Error()
 	case errors.Is(err, projections.ErrNotFound):
 		return commands.NotFound, "not found"
 	case errors.Is(err, projections.ErrPermissionDenied):
 		return commands.PermissionDenied, "permission denied"
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return commands.Internal, "the request was cancelled or timed out"
+	case errors.As(err, &pg) && strings.HasPrefix(pg.Code, "22"):
+		// data_exception: PostgreSQL cannot take a caller's value (a NUL
+		// byte, a number out of range). Its message may quote the value.
+		return commands.InvalidArgument, "a value in the request cannot be stored or compared (invalid characters or out of range)"
+	case isIntrospectionDisabled(err): // gqlgen's, when the extension is off
+		return commands.PermissionDenied, "introspection is disabled on this server (SECRETLOG_INTROSPECTION)"
+	case errors.Is(err, context.DeadlineExceeded):
+		return commands.ResourceExhausted, "the request ran out of time (SECRETLOG_REQUEST_TIMEOUT)"
+	case errors.Is(err, context.Canceled):
+		// The client went away (or the server is stopping): nobody reads this.
+		return commands.ResourceExhausted, "the request was cancelled"
 	}
 	return commands.Internal, "internal error"
+}
+
+func isIntrospectionDisabled(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if err.Error() == "introspection disabled" {
+			return true
+		}
+	}
+	return false
 }
 
 // literal matches the quoted input values gqlparser echoes in validation
@@ -49,9 +71,12 @@ func ErrorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			// Parse, validation and input coercion errors from gqlgen itself.
 			out := *gqlErr
 			code := commands.InvalidArgument
-			if strings.Contains(out.Message, "request body too large") {
+			switch {
+			case strings.Contains(out.Message, "request body too large"):
 				code = commands.ResourceExhausted
-				out.Message = "request body exceeds the limit"
+				out.Message = "request body exceeds the limit (SECRETLOG_MAX_REQUEST_BYTES)"
+			case strings.HasPrefix(out.Message, "exceeded token limit"):
+				code = commands.ResourceExhausted
 			}
 			out.Message = literal.ReplaceAllString(out.Message, "${1} an invalid value")
 			out.Extensions = map[string]any{"code": string(code)}

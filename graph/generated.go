@@ -967,7 +967,10 @@ input SortInput {
   desc: Boolean
 }
 
-"1-based start; limit 0 means no limit."
+"""
+1-based start. limit 0 or missing: the default page of 100 (SECRETLOG_DEFAULT_PAGE_SIZE);
+at most 1000 (SECRETLOG_MAX_PAGE_SIZE), more is RESOURCE_EXHAUSTED. totalCount counts every match.
+"""
 input PageInput {
   start: Int
   limit: Int
@@ -1058,7 +1061,10 @@ type Query {
     serviceAccountId: String
     trustedSecretId: String
   ): SecretList!
-  "StatisticsQuery in, { results, total_count } out."
+  """
+  StatisticsQuery in, { results, total_count } out. At most 10 stages, 4 push/add_to_set
+  fields, 2 unwinds and 1000 result rows (more is RESOURCE_EXHAUSTED: add a limit stage or a page).
+  """
   secretStat(query: Map!): Map!
   "SYSTEM role only."
   secretData(secretId: ID!): SecretData!
@@ -1074,7 +1080,12 @@ type Query {
   userSecretHistory(userSecretId: ID!, first: Int, after: String): AuditEventPage!
   "The domain's audit trail: DOMAIN_ADMIN and SYSTEM."
   auditEvents(filter: AuditFilter, first: Int, after: String, newestFirst: Boolean): AuditEventPage!
-  "Walks the whole log checking every hash link and checkpoint: DOMAIN_ADMIN and SYSTEM."
+  """
+  Checks every hash and version link of the caller's own domain's streams: DOMAIN_ADMIN and SYSTEM.
+  Counts only that domain's events; the whole log and its checkpoints are verified by an operator
+  (secretlog verify). Runs are spaced per domain (SECRETLOG_VERIFY_INTERVAL, and 10 times the last
+  run's duration); a call that would wait too long is RESOURCE_EXHAUSTED.
+  """
   verifyLog: VerifyReport!
 }
 

@@ -15,4 +15,6 @@ type Resolver struct {
 	App    *commands.Application
 	Reader *projections.Reader
 	Log    *events.PostgresStore
+	// Verify rate-limits verifyLog per domain; nil: no limit.
+	Verify *VerifyGate
 }

@@ -1,8 +1,12 @@
 // Package localpg runs a private PostgreSQL cluster owned by this process: the
 // service's embedded default when no SECRETLOG_DATABASE_URL is given, and the
 // database behind every test. It finds (or installs) the server binaries,
-// initialises a data directory, starts the postmaster on a free loopback port
-// and stops it again.
+// initialises a data directory, starts the postmaster and stops it again.
+//
+// The cluster trusts its clients, so it accepts no network connections at
+// all: it listens only on a Unix socket in a directory only the cluster's
+// owner can enter (mode 0700), and its pg_hba.conf allows local socket
+// connections only.
 package localpg
 
 import (
@@ -10,7 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -40,9 +44,27 @@ type Options struct {
 type Cluster struct {
 	dir  string
 	port int
-	cmd  *exec.Cmd
-	done chan error
+	// socketDir holds the server's Unix socket; tempSocketDir is set when it
+	// is a temporary directory (Dir's path was too long for a socket).
+	socketDir     string
+	tempSocketDir bool
+	cmd           *exec.Cmd
+	done          chan error
 }
+
+// socketPort is the port number in the socket's name (.s.PGSQL.5432); no TCP
+// port is opened, and the socket directory is the cluster's own.
+const socketPort = 5432
+
+// maxSocketPath is the longest Unix socket path Linux accepts (sun_path, 108
+// bytes with its terminating NUL), with some room.
+const maxSocketPath = 100
+
+// hbaConf lets local socket connections in and nothing else.
+const hbaConf = `# Written by localpg on every start: Unix socket connections only (the socket
+# directory is private to the cluster's owner); no TCP connections at all.
+local   all   all   trust
+`
 
 // Start initialises Dir if it holds no cluster yet and starts the server.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
@@ -93,10 +115,32 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			return nil, fmt.Errorf("initdb: %w: %s", err, out)
 		}
 	}
-	port, err := freePort()
-	if err != nil {
+	// Whatever an older version (or initdb) wrote: local socket connections only.
+	hba := filepath.Join(pgdata, "pg_hba.conf")
+	if err := os.WriteFile(hba, []byte(hbaConf), 0o600); err != nil {
 		return nil, err
 	}
+	if cred != nil {
+		if err := os.Chown(hba, int(cred.Uid), int(cred.Gid)); err != nil {
+			return nil, err
+		}
+	}
+	socketDir, tempSocketDir := dir, false
+	if len(socketDir)+len("/.s.PGSQL.5432") > maxSocketPath {
+		if socketDir, err = os.MkdirTemp("", "slpg-"); err != nil {
+			return nil, err
+		}
+		tempSocketDir = true
+		if cred != nil {
+			if err := os.Chown(socketDir, int(cred.Uid), int(cred.Gid)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := os.Chmod(socketDir, 0o700); err != nil {
+		return nil, err
+	}
+	port := socketPort
 	logFile, err := os.OpenFile(filepath.Join(dir, "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
@@ -105,9 +149,10 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		_ = logFile.Chown(int(cred.Uid), int(cred.Gid))
 	}
 	settings := []string{
-		"listen_addresses=127.0.0.1",
+		"listen_addresses=", // no TCP
 		"port=" + strconv.Itoa(port),
-		"unix_socket_directories=",
+		"unix_socket_directories=" + socketDir,
+		"unix_socket_permissions=0700",
 		"max_connections=200",
 		"shared_buffers=256MB",
 	}
@@ -126,7 +171,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		logFile.Close()
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
-	c := &Cluster{dir: dir, port: port, cmd: cmd, done: make(chan error, 1)}
+	c := &Cluster{dir: dir, port: port, socketDir: socketDir, tempSocketDir: tempSocketDir, cmd: cmd, done: make(chan error, 1)}
 	go func() { c.done <- cmd.Wait(); logFile.Close() }()
 	if err := c.waitReady(ctx); err != nil {
 		_ = c.Stop()
@@ -135,13 +180,19 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	return c, nil
 }
 
-// URL is a connection string for database name on this cluster.
+// URL is a connection string for database name on this cluster: its Unix
+// socket, as user postgres. It always has a query part, so more parameters
+// can be appended with "&".
 func (c *Cluster) URL(database string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.port, database)
+	return fmt.Sprintf("postgres://postgres@/%s?host=%s&port=%d&sslmode=disable",
+		url.PathEscape(database), url.QueryEscape(c.socketDir), c.port)
 }
 
-// Port is the loopback TCP port the server listens on.
+// Port is the port number of the server's socket (no TCP port is open).
 func (c *Cluster) Port() int { return c.port }
+
+// SocketDir is the directory holding the server's Unix socket.
+func (c *Cluster) SocketDir() string { return c.socketDir }
 
 // CreateDatabase creates a new, empty database.
 func (c *Cluster) CreateDatabase(ctx context.Context, name string) error {
@@ -160,6 +211,11 @@ func (c *Cluster) Stop() error {
 		return nil
 	}
 	_ = c.cmd.Process.Signal(syscall.SIGINT)
+	defer func() {
+		if c.tempSocketDir {
+			_ = os.RemoveAll(c.socketDir)
+		}
+	}()
 	select {
 	case <-c.done:
 		return nil
@@ -271,15 +327,6 @@ func traversable(dir string, logw io.Writer) error {
 			return nil
 		}
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func tail(s string, n int) string {

@@ -65,6 +65,9 @@ func scanAudit(row pgx.Row) (AuditEvent, error) {
 	return e, json.Unmarshal(changes, &e.Changes)
 }
 
+// maxAuditTypes bounds filter.types of auditEvents.
+const maxAuditTypes = 100
+
 func pageSize(first *int) (int, error) {
 	n := 50
 	if first != nil {
@@ -178,6 +181,9 @@ func (r *Reader) AuditEvents(ctx context.Context, id auth.Identity, f AuditFilte
 	}
 	if f.ResourceID != "" {
 		where += " AND resource_id = " + b.bind(f.ResourceID)
+	}
+	if len(f.Types) > maxAuditTypes {
+		return AuditPage{}, overLimit("filter.types has more than %d entries", maxAuditTypes)
 	}
 	if len(f.Types) > 0 {
 		types := make([]string, 0, 2*len(f.Types))

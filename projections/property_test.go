@@ -404,8 +404,12 @@ func evalListVisible(rows []secretRow, visible func(secretRow) bool, q projectio
 	total := len(hits)
 	start := max(q.Page.Start, 1) - 1
 	hits = hits[min(start, len(hits)):]
-	if q.Page.Limit > 0 && len(hits) > q.Page.Limit {
-		hits = hits[:q.Page.Limit]
+	limit := q.Page.Limit
+	if limit == 0 {
+		limit = projections.DefaultLimits().DefaultPageSize // page.limit 0: the default page
+	}
+	if len(hits) > limit {
+		hits = hits[:limit]
 	}
 	ids := []string{}
 	for _, h := range hits {

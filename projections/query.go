@@ -28,6 +28,7 @@ package projections
 //     already shapes the rows.
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,7 +101,9 @@ type SortKey struct {
 	Desc bool
 }
 
-// Page selects a window: Start is 1-based; Limit 0 means no limit.
+// Page selects a window: Start is 1-based. In a list query Limit 0 means
+// the default page (Limits.DefaultPageSize); in a statistics query it means
+// every result row, up to Limits.MaxStatRows.
 type Page struct {
 	Start int
 	Limit int
@@ -126,18 +129,28 @@ type Query struct {
 	Now time.Time
 }
 
-// QueryError is a malformed query; the API answers INVALID_ARGUMENT with its message.
-type QueryError struct{ Msg string }
+// QueryError is a malformed query; the API answers INVALID_ARGUMENT with its
+// message, or RESOURCE_EXHAUSTED when Exhausted (the query is well formed but
+// over one of the Limits, or ran out of time).
+type QueryError struct {
+	Msg       string
+	Exhausted bool
+}
 
 func (e *QueryError) Error() string { return e.Msg }
 
 func qerr(format string, args ...any) error { return &QueryError{Msg: fmt.Sprintf(format, args...)} }
 
+// overLimit is a QueryError for a query over one of the Limits.
+func overLimit(format string, args ...any) error {
+	return &QueryError{Msg: fmt.Sprintf(format, args...), Exhausted: true}
+}
+
 // within prefixes a query error with where it happened (aggregate[1].group, ...).
 func within(where string, err error) error {
 	var qe *QueryError
 	if errors.As(err, &qe) {
-		return &QueryError{Msg: where + ": " + qe.Msg}
+		return &QueryError{Msg: where + ": " + qe.Msg, Exhausted: qe.Exhausted}
 	}
 	return err
 }
@@ -149,6 +162,12 @@ const maxParams = 10000
 type sqlBuilder struct {
 	args []any
 	now  time.Time
+	// lim bounds the query's cost; nil means DefaultLimits.
+	lim *Limits
+	// conds counts filter conditions and keyword words, for MaxConditions.
+	conds int
+	// accumulators and unwinds count push/add_to_set fields and unwind stages.
+	accumulators, unwinds int
 	// regexKeys are the keys with a regex condition, to name them if
 	// PostgreSQL rejects a pattern.
 	regexKeys []string
@@ -165,6 +184,24 @@ func (b *sqlBuilder) bind(v any) string {
 func (b *sqlBuilder) alias() string {
 	b.aliases++
 	return "c_" + strconv.Itoa(b.aliases)
+}
+
+// limits is the builder's Limits, with defaults filled in.
+func (b *sqlBuilder) limits() Limits {
+	if b.lim == nil {
+		l := DefaultLimits()
+		b.lim = &l
+	}
+	return *b.lim
+}
+
+// countCondition counts one more condition against MaxConditions.
+func (b *sqlBuilder) countCondition() error {
+	b.conds++
+	if max := b.limits().MaxConditions; b.conds > max {
+		return overLimit("query too large: more than %d filter conditions and keywords (limit SECRETLOG_MAX_QUERY_CONDITIONS)", max)
+	}
+	return nil
 }
 
 func (b *sqlBuilder) check() error {
@@ -329,7 +366,13 @@ func (b *sqlBuilder) condition(rel *relation, c Condition) (string, error) {
 	if !known {
 		return "", qerr("unknown operator %q on key %q (operators: %s)", op, c.Key, operatorNames())
 	}
+	if err := b.countCondition(); err != nil {
+		return "", err
+	}
 	list, isList := asList(c.Value)
+	if max := b.limits().MaxListValues; isList && len(list) > max {
+		return "", overLimit("query too large: operator %q on key %q has a list of %d values, more than the limit of %d (SECRETLOG_MAX_LIST_VALUES)", op, c.Key, len(list), max)
+	}
 	if listOp && !isList {
 		return "", qerr("operator %q on key %q needs a list value", op, c.Key)
 	}
@@ -570,6 +613,9 @@ func (b *sqlBuilder) regex(col column, key, op string, v any) (string, error) {
 	if !ok {
 		return "", qerr("operator %q on key %q needs a string (a regular expression)", op, key)
 	}
+	if max := b.limits().MaxRegexLength; len(s) > max {
+		return "", overLimit("operator %q on key %q: the regular expression is %d bytes long, more than the limit of %d (SECRETLOG_MAX_REGEX_LENGTH)", op, key, len(s), max)
+	}
 	if !slices.Contains(b.regexKeys, key) {
 		b.regexKeys = append(b.regexKeys, key)
 	}
@@ -788,6 +834,9 @@ func (b *sqlBuilder) where(rel *relation, scope string, q Query) (string, error)
 	}
 	parts = append(parts, conds...)
 	for _, word := range strings.Fields(q.Keyword) {
+		if err := b.countCondition(); err != nil {
+			return "", err
+		}
 		p := b.bind(word)
 		var ors []string
 		for _, col := range rel.res.Keyword {
@@ -801,6 +850,9 @@ func (b *sqlBuilder) where(rel *relation, scope string, q Query) (string, error)
 // sortTerms resolves sort keys on rel: ascending puts nulls first and
 // descending last (as MongoDB does). It returns each key's column too.
 func (b *sqlBuilder) sortTerms(rel *relation, sort []SortKey) ([]orderTerm, error) {
+	if len(sort) > maxStageItems {
+		return nil, overLimit("more than %d sort keys", maxStageItems)
+	}
 	var terms []orderTerm
 	for _, s := range sort {
 		if strings.TrimSpace(s.Key) == "" {
@@ -840,6 +892,9 @@ func limitOffset(p Page) (string, error) {
 	if p.Start < 0 || p.Limit < 0 {
 		return "", qerr("page.start and page.limit must not be negative")
 	}
+	if p.Start > maxPageStart {
+		return "", overLimit("page.start must be at most %d: narrow the filter instead", maxPageStart)
+	}
 	out := ""
 	if p.Limit > 0 {
 		out += " LIMIT " + strconv.Itoa(p.Limit)
@@ -875,13 +930,26 @@ type listSQL struct {
 var errNoScope = errors.New("projections: resource has no Visibility")
 
 func buildList(res *Resource, columns string, id auth.Identity, q Query, now time.Time) (listSQL, error) {
+	return buildListWithin(res, columns, id, q, now, DefaultLimits())
+}
+
+// buildListWithin is buildList within lim: page.limit 0 is the default page,
+// and a page may not be larger than lim.MaxPageSize.
+func buildListWithin(res *Resource, columns string, id auth.Identity, q Query, now time.Time, lim Limits) (listSQL, error) {
 	if res.Visibility == nil {
 		return listSQL{}, errNoScope
 	}
 	if !q.Now.IsZero() {
 		now = q.Now
 	}
-	b := &sqlBuilder{now: now}
+	lim = lim.WithDefaults()
+	switch {
+	case q.Page.Limit == 0:
+		q.Page.Limit = lim.DefaultPageSize
+	case q.Page.Limit > lim.MaxPageSize:
+		return listSQL{}, overLimit("page.limit must be at most %d (SECRETLOG_MAX_PAGE_SIZE); page through larger results with page.start", lim.MaxPageSize)
+	}
+	b := &sqlBuilder{now: now, lim: &lim}
 	rel := sourceRelation(res, res.Table)
 	where, err := b.where(rel, res.Visibility(b, id), q)
 	if err != nil {
@@ -909,13 +977,47 @@ func buildList(res *Resource, columns string, id auth.Identity, q Query, now tim
 }
 
 // queryFailure turns PostgreSQL's rejection of a caller's value into a
-// QueryError; anything else stays internal.
-func queryFailure(err error, regexKeys []string) error {
+// QueryError, and a statement that ran out of time into an exhausted one;
+// anything else stays internal.
+func queryFailure(ctx context.Context, err error, regexKeys []string, timeout time.Duration) error {
 	var pg *pgconn.PgError
-	if errors.As(err, &pg) && pg.Code == "2201B" {
-		return qerr("invalid regular expression on key %s: %s", strings.Join(quoteAll(regexKeys), ", "), pg.Message)
+	if errors.As(err, &pg) {
+		switch pg.Code {
+		case "2201B": // invalid_regular_expression
+			return qerr("invalid regular expression on key %s: %s", strings.Join(quoteAll(regexKeys), ", "), pg.Message)
+		case "57014": // query_canceled: statement_timeout, or the request's context
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return overLimit("the query ran longer than the statement timeout of %s (SECRETLOG_STATEMENT_TIMEOUT): narrow the filter or lower the page size", timeout)
+		case "54000", "53200": // program_limit_exceeded, out_of_memory
+			return overLimit("the query is too large for the database: narrow the filter or simplify the pipeline")
+		}
+		if strings.HasPrefix(pg.Code, "22") {
+			// data_exception: a value PostgreSQL cannot take (a NUL byte, a
+			// number or time out of range). Its message may quote the value:
+			// only the condition's name goes back.
+			return qerr("a value in the query cannot be used for its key (%s)", dataException(pg.Code))
+		}
 	}
 	return err
+}
+
+// dataException names the data exceptions a caller's value can cause.
+func dataException(code string) string {
+	switch code {
+	case "22021", "22P05":
+		return "invalid byte sequence, such as a NUL character"
+	case "22003":
+		return "number out of range"
+	case "22008":
+		return "time out of range"
+	case "22P02", "22007":
+		return "invalid text representation"
+	case "22001":
+		return "string too long"
+	}
+	return "data exception " + code
 }
 
 func quoteAll(ss []string) []string {

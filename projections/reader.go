@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -161,14 +162,102 @@ func userSecretVisibility(b *sqlBuilder, id auth.Identity) string {
 	return domain() + " AND user_id = " + b.bind(id.UserID)
 }
 
-// Reader answers get, list and stat from the read models.
-type Reader struct {
-	pool *pgxpool.Pool
-	now  func() time.Time
+// Limits bound what one list or statistics query may cost. A zero field
+// takes its default (DefaultLimits); the README's Limits table lists each
+// with the variable that sets it.
+type Limits struct {
+	// DefaultPageSize is a list's page when page.limit is 0 or missing (100).
+	DefaultPageSize int
+	// MaxPageSize is the largest page.limit of a list (1000).
+	MaxPageSize int
+	// MaxConditions bounds the filter conditions of one query: filter,
+	// filter_or, match and conditions of every stage, and keyword words (50).
+	MaxConditions int
+	// MaxListValues bounds the values of one list operator (in, not_in,
+	// contain_in, regex_in, ...) (500).
+	MaxListValues int
+	// MaxRegexLength bounds a regular expression, in bytes (256).
+	MaxRegexLength int
+	// MaxStatStages bounds the stages of an aggregate pipeline (10).
+	MaxStatStages int
+	// MaxStatAccumulators bounds push and add_to_set fields over a whole
+	// pipeline (4); they build arrays whose size is the number of rows.
+	MaxStatAccumulators int
+	// MaxStatUnwinds bounds unwind stages (2): each multiplies the rows.
+	MaxStatUnwinds int
+	// MaxStatRows bounds the result rows of a statistics query (1000); more
+	// is RESOURCE_EXHAUSTED, so results are never silently cut.
+	MaxStatRows int
+	// StatementTimeout bounds each SQL statement of a list or statistics
+	// query (5s).
+	StatementTimeout time.Duration
 }
 
-// NewReader reads from pool.
-func NewReader(pool *pgxpool.Pool) *Reader { return &Reader{pool: pool, now: time.Now} }
+// DefaultLimits are the limits a Reader applies unless told otherwise.
+func DefaultLimits() Limits {
+	return Limits{
+		DefaultPageSize:     100,
+		MaxPageSize:         1000,
+		MaxConditions:       50,
+		MaxListValues:       500,
+		MaxRegexLength:      256,
+		MaxStatStages:       10,
+		MaxStatAccumulators: 4,
+		MaxStatUnwinds:      2,
+		MaxStatRows:         1000,
+		StatementTimeout:    5 * time.Second,
+	}
+}
+
+// WithDefaults fills every zero field from DefaultLimits.
+func (l Limits) WithDefaults() Limits {
+	d := DefaultLimits()
+	fill := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	fill(&l.DefaultPageSize, d.DefaultPageSize)
+	fill(&l.MaxPageSize, d.MaxPageSize)
+	fill(&l.MaxConditions, d.MaxConditions)
+	fill(&l.MaxListValues, d.MaxListValues)
+	fill(&l.MaxRegexLength, d.MaxRegexLength)
+	fill(&l.MaxStatStages, d.MaxStatStages)
+	fill(&l.MaxStatAccumulators, d.MaxStatAccumulators)
+	fill(&l.MaxStatUnwinds, d.MaxStatUnwinds)
+	fill(&l.MaxStatRows, d.MaxStatRows)
+	if l.StatementTimeout <= 0 {
+		l.StatementTimeout = d.StatementTimeout
+	}
+	l.DefaultPageSize = min(l.DefaultPageSize, l.MaxPageSize)
+	return l
+}
+
+// maxPageStart bounds page.start: skipping millions of rows costs as much
+// as reading them.
+const maxPageStart = 1_000_000
+
+// Reader answers get, list and stat from the read models.
+type Reader struct {
+	pool   *pgxpool.Pool
+	now    func() time.Time
+	limits Limits
+}
+
+// NewReader reads from pool with DefaultLimits.
+func NewReader(pool *pgxpool.Pool) *Reader {
+	return &Reader{pool: pool, now: time.Now, limits: DefaultLimits()}
+}
+
+// WithLimits returns a reader that applies lim (zero fields: defaults).
+func (r *Reader) WithLimits(lim Limits) *Reader {
+	c := *r
+	c.limits = lim.WithDefaults()
+	return &c
+}
+
+// Limits are the limits the reader applies.
+func (r *Reader) Limits() Limits { return r.limits }
 
 // WithClock returns a reader whose timediff_* operators count from now().
 func (r *Reader) WithClock(now func() time.Time) *Reader {
@@ -200,13 +289,21 @@ func (r *Reader) UserSecret(ctx context.Context, id auth.Identity, userSecretID 
 }
 
 // readOnly runs fn in a read-only REPEATABLE READ transaction, so a total
-// and its page come from one snapshot.
-func readOnly(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+// and its page come from one snapshot. Every statement in it is bounded by
+// timeout (SET LOCAL statement_timeout); the request's context cancels it
+// too, as when the client goes away.
+func readOnly(ctx context.Context, pool *pgxpool.Pool, timeout time.Duration, fn func(pgx.Tx) error) error {
 	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback(ctx)
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if timeout > 0 {
+		ms := max(timeout.Milliseconds(), 1)
+		if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = "+strconv.FormatInt(ms, 10)); err != nil {
+			return err
+		}
+	}
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -216,13 +313,13 @@ func readOnly(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) er
 // list runs a list query on res within the caller's scope and scans each row with scan.
 func list[T any](ctx context.Context, r *Reader, res *Resource, columns string, id auth.Identity, q Query,
 	scan func(pgx.Row) (T, error)) ([]T, int, error) {
-	sq, err := buildList(res, columns, id, q, r.now())
+	sq, err := buildListWithin(res, columns, id, q, r.now(), r.limits)
 	if err != nil {
 		return nil, 0, err
 	}
 	out := []T{}
 	var total int
-	err = readOnly(ctx, r.pool, func(tx pgx.Tx) error {
+	err = readOnly(ctx, r.pool, r.limits.StatementTimeout, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, sq.count, sq.countArgs...).Scan(&total); err != nil {
 			return err
 		}
@@ -244,7 +341,7 @@ func list[T any](ctx context.Context, r *Reader, res *Resource, columns string, 
 		return rows.Err()
 	})
 	if err != nil {
-		return nil, 0, queryFailure(err, sq.regexKeys)
+		return nil, 0, queryFailure(ctx, err, sq.regexKeys, r.limits.StatementTimeout)
 	}
 	return out, total, nil
 }

@@ -26,12 +26,12 @@ import (
 // Stat answers a StatisticsQuery on res within the caller's scope:
 // {"results": [...]} plus "total_count" when page.limit > 0.
 func (r *Reader) Stat(ctx context.Context, id auth.Identity, res Resource, stat map[string]any) (map[string]any, error) {
-	sq, err := buildStat(&res, id, stat, r.now())
+	sq, err := buildStatWithin(&res, id, stat, r.now(), r.limits)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]any{}
-	err = readOnly(ctx, r.pool, func(tx pgx.Tx) error {
+	err = readOnly(ctx, r.pool, r.limits.StatementTimeout, func(tx pgx.Tx) error {
 		if sq.count != "" {
 			var n int64
 			if err := tx.QueryRow(ctx, sq.count, sq.args...).Scan(&n); err != nil {
@@ -75,11 +75,14 @@ func (r *Reader) Stat(ctx context.Context, id auth.Identity, res Resource, stat 
 		if err := rows.Err(); err != nil {
 			return err
 		}
+		if len(results) > sq.maxRows {
+			return overLimit("the statistics query has more than %d result rows (SECRETLOG_MAX_STAT_ROWS): add a limit stage or a page", sq.maxRows)
+		}
 		out["results"] = results
 		return nil
 	})
 	if err != nil {
-		return nil, queryFailure(err, sq.regexKeys)
+		return nil, queryFailure(ctx, err, sq.regexKeys, r.limits.StatementTimeout)
 	}
 	return out, nil
 }
@@ -130,6 +133,9 @@ type statSQL struct {
 	names     []string
 	distinct  bool
 	regexKeys []string
+	// maxRows is the most result rows the query may return; the SQL asks
+	// for one more, to tell "exactly the limit" from "over it".
+	maxRows int
 }
 
 // pipeline accumulates the CTEs of an aggregate pipeline.
@@ -184,6 +190,16 @@ func toJSON(c column) string {
 var statKeys = []string{"filter", "filter_or", "filterOr", "keyword", "aggregate", "distinct", "page"}
 
 func buildStat(res *Resource, id auth.Identity, stat map[string]any, now time.Time) (statSQL, error) {
+	return buildStatWithin(res, id, stat, now, DefaultLimits())
+}
+
+// maxStageItems bounds the keys and fields of one group, project or sort stage.
+const maxStageItems = 50
+
+// buildStatWithin is buildStat within lim: stages, push/add_to_set fields,
+// unwinds, conditions, list values, regex length and result rows are bounded.
+func buildStatWithin(res *Resource, id auth.Identity, stat map[string]any, now time.Time, lim Limits) (statSQL, error) {
+	lim = lim.WithDefaults()
 	if res.Visibility == nil {
 		return statSQL{}, errNoScope
 	}
@@ -219,7 +235,10 @@ func buildStat(res *Resource, id auth.Identity, stat map[string]any, now time.Ti
 		return statSQL{}, qerr("a statistics query needs either aggregate (a list of stages) or distinct (a key), not both")
 	}
 
-	b := &sqlBuilder{now: now}
+	if page.Limit > lim.MaxStatRows {
+		return statSQL{}, overLimit("page.limit must be at most %d (SECRETLOG_MAX_STAT_ROWS)", lim.MaxStatRows)
+	}
+	b := &sqlBuilder{now: now, lim: &lim}
 	p := &pipeline{b: b}
 	rel := sourceRelation(res, res.Table)
 	where, err := b.where(rel, res.Visibility(b, id), q)
@@ -255,6 +274,9 @@ func buildStat(res *Resource, id auth.Identity, stat map[string]any, now time.Ti
 		if !ok || len(stages) == 0 {
 			return statSQL{}, qerr("aggregate must be a non-empty list of stages")
 		}
+		if len(stages) > lim.MaxStatStages {
+			return statSQL{}, overLimit("aggregate has %d stages, more than the limit of %d (SECRETLOG_MAX_STAT_STAGES)", len(stages), lim.MaxStatStages)
+		}
 		for i, s := range stages {
 			if rel, err = p.stage(rel, i, s); err != nil {
 				return statSQL{}, err
@@ -275,6 +297,11 @@ func buildStat(res *Resource, id auth.Identity, stat map[string]any, now time.Ti
 	if err != nil {
 		return statSQL{}, err
 	}
+	if page.Limit == 0 {
+		// Every row, up to the limit: one more tells that there are more.
+		window += " LIMIT " + strconv.Itoa(lim.MaxStatRows+1)
+	}
+	out.maxRows = lim.MaxStatRows
 	out.rows = with + "SELECT " + strings.Join(sel, ", ") + " FROM " + rel.from + orderClause(rel.order) + window
 	if page.Limit > 0 {
 		out.count = with + "SELECT count(*) FROM " + rel.from
@@ -485,6 +512,12 @@ func (p *pipeline) groupField(rel *relation, raw any) (string, column, error) {
 		}
 		return name, column{expr: agg("count(*)"), kind: KindInt}, nil
 	}
+	if op == "push" || op == "add_to_set" {
+		b.accumulators++
+		if max := b.limits().MaxStatAccumulators; b.accumulators > max {
+			return "", column{}, overLimit("more than %d push and add_to_set fields in one query (SECRETLOG_MAX_STAT_ACCUMULATORS)", max)
+		}
+	}
 	if op == "push" && hasSub {
 		list, ok := m["fields"].([]any)
 		if !ok || len(list) == 0 || len(list) > 50 {
@@ -590,6 +623,9 @@ func (p *pipeline) group(rel *relation, opts any) (*relation, error) {
 	if len(keys) == 0 && len(fields) == 0 {
 		return nil, qerr("needs keys or fields")
 	}
+	if len(keys)+len(fields) > maxStageItems {
+		return nil, overLimit("more than %d keys and fields in one group", maxStageItems)
+	}
 	out := &relation{cols: map[string]column{}}
 	var sel, groupBy []string
 	for i, k := range keys {
@@ -683,6 +719,9 @@ func (p *pipeline) sort(rel *relation, opts any) (*relation, error) {
 	if len(list) == 0 {
 		return nil, qerr("needs at least one key")
 	}
+	if len(list) > maxStageItems {
+		return nil, overLimit("more than %d sort keys", maxStageItems)
+	}
 	var keys []SortKey
 	for i, item := range list {
 		m, ok := item.(map[string]any)
@@ -752,6 +791,9 @@ func (p *pipeline) project(rel *relation, opts any) (*relation, error) {
 	}
 	if len(fields) == 0 {
 		return nil, qerr("fields is required")
+	}
+	if len(fields) > maxStageItems {
+		return nil, overLimit("more than %d fields in one project stage", maxStageItems)
 	}
 	exclude := false
 	if v, ok := pick(m, "exclude_keys", "excludeKeys"); ok && v != nil {
@@ -866,6 +908,10 @@ func (p *pipeline) unwind(rel *relation, opts any) (*relation, error) {
 	path = strings.TrimPrefix(path, "$")
 	if path == "" {
 		return nil, qerr("path is required")
+	}
+	p.b.unwinds++
+	if max := p.b.limits().MaxStatUnwinds; p.b.unwinds > max {
+		return nil, overLimit("more than %d unwind stages in one query (SECRETLOG_MAX_STAT_UNWINDS): each multiplies the rows", max)
 	}
 	col, err := rel.lookup(p.b, path)
 	if err != nil {

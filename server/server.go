@@ -36,9 +36,6 @@ import (
 	"github.com/secretlog/secretlog/projections"
 )
 
-// maxRequestBytes bounds a GraphQL request (a secret's data is at most 64 KiB).
-const maxRequestBytes = 1 << 20
-
 // Config is what a server needs; cmd/secretlog fills it from flags and environment.
 type Config struct {
 	DatabaseURL string
@@ -49,6 +46,15 @@ type Config struct {
 	MaxConns int32
 	// CheckpointEvery is how often a log checkpoint is written (0: one minute).
 	CheckpointEvery time.Duration
+	// Limits bound every request (zero fields: DefaultLimits).
+	Limits Limits
+	// DisableIntrospection refuses __schema and __type queries.
+	DisableIntrospection bool
+	// DisableGraphiQL stops serving GraphiQL at /.
+	DisableGraphiQL bool
+	// MaxTokenTTL caps the lifetime of the tokens the server accepts and
+	// mints (0: auth.DefaultMaxTTL, 24h).
+	MaxTokenTTL time.Duration
 }
 
 func (c Config) checkpointEvery() time.Duration {
@@ -70,6 +76,8 @@ type Server struct {
 	Runner *projections.Runner
 
 	logger   *slog.Logger
+	cfg      Config
+	limits   Limits
 	handler  http.Handler
 	cancel   context.CancelFunc
 	done     chan struct{}
@@ -138,6 +146,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Store:    store,
 		Keys:     events.NewKeyStore(pool, cfg.Keyring),
 		Reader:   projections.NewReader(pool),
+		cfg:      cfg,
 		Signer:   signer,
 		Runner:   projections.NewRunner(pool, logger, projections.Async()...),
 		logger:   logger,
@@ -174,20 +183,38 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// routes builds the HTTP surface, applying the configured limits to the
+// reader, the resolvers and the token signer first.
 func (s *Server) routes(res *graph.Resolver) http.Handler {
-	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: res}))
+	s.limits = s.cfg.Limits.WithDefaults()
+	lim := s.limits
+	s.Reader = s.Reader.WithLimits(lim.Query)
+	res.Reader = s.Reader
+	res.Verify = graph.NewVerifyGate(lim.GraphQL.VerifyInterval, lim.GraphQL.QueueWait)
+	s.Signer = s.Signer.WithMaxTTL(s.cfg.MaxTokenTTL)
+	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: res, Complexity: graph.NewComplexity(lim.Query)}))
 	gql.AddTransport(transport.GET{})
 	gql.AddTransport(transport.POST{})
 	// Parsed and validated documents are reused: clients send the same few
 	// operations, and parsing plus validation was a sixth of a read's CPU.
 	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	gql.Use(extension.Introspection{})
-	gql.Use(extension.FixedComplexityLimit(2000))
+	// Before gqlgen parses and validates: token, field, depth, alias,
+	// root-field and input limits (validation is quadratic in the fields).
+	gql.Use(graph.NewDocumentLimits(lim.GraphQL))
+	gql.SetParserTokenLimit(lim.GraphQL.MaxTokens)
+	if !s.cfg.DisableIntrospection {
+		gql.Use(extension.Introspection{})
+	}
+	gql.Use(&graph.ComplexityLimit{Limit: lim.GraphQL.MaxComplexity})
+	conc := graph.NewConcurrency(lim.GraphQL)
+	gql.AroundOperations(conc.AroundOperations)
+	gql.AroundRootFields(conc.AroundRootFields)
 	gql.SetErrorPresenter(graph.ErrorPresenter(s.logger))
 	gql.SetRecoverFunc(graph.Recover(s.logger))
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", http.MaxBytesHandler(s.Signer.Middleware(gql), maxRequestBytes))
+	mux.Handle("/graphql", withDeadline(lim.RequestTimeout,
+		http.MaxBytesHandler(s.Signer.Middleware(gql), lim.MaxRequestBytes)))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
@@ -211,7 +238,9 @@ func (s *Server) routes(res *graph.Resolver) http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
-	mux.Handle("/", graphiql.Handler())
+	if !s.cfg.DisableGraphiQL {
+		mux.Handle("/", graphiql.Handler())
+	}
 	return s.accessLog(mux)
 }
 
@@ -249,7 +278,8 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve answers on l until ctx ends, then drains requests and stops.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: s.limits.ReadHeaderTimeout,
+		ReadTimeout: s.limits.ReadTimeout, WriteTimeout: s.limits.WriteTimeout, IdleTimeout: s.limits.IdleTimeout}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {

@@ -27,6 +27,9 @@ func serveCommand(cfg *config) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			log := cfg.logger(os.Stderr)
+			if err := cfg.requireKeys(); err != nil {
+				return err
+			}
 			keyring, err := cfg.keyring(log)
 			if err != nil {
 				return err
@@ -40,7 +43,9 @@ func serveCommand(cfg *config) *cobra.Command {
 				return err
 			}
 			defer stop()
-			srv, err := server.New(ctx, server.Config{DatabaseURL: url, Keyring: keyring, TokenKey: tokenKey, Logger: log})
+			srv, err := server.New(ctx, server.Config{DatabaseURL: url, Keyring: keyring, TokenKey: tokenKey, Logger: log,
+				Limits: cfg.limits, DisableIntrospection: !cfg.introspection, DisableGraphiQL: !cfg.graphiql,
+				MaxTokenTTL: cfg.maxTokenTTL})
 			if err != nil {
 				return err
 			}
@@ -58,14 +63,15 @@ func serveCommand(cfg *config) *cobra.Command {
 			}
 			base := "http://" + l.Addr().String()
 			if devToken {
-				tok, err := srv.Signer.Mint(auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "domain-dev", UserID: "admin@dev"}, 24*time.Hour)
+				ttl := min(24*time.Hour, srv.Signer.MaxTTL())
+				tok, err := srv.Signer.Mint(auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "domain-dev", UserID: "admin@dev"}, ttl)
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(os.Stdout, "\nsecretlog is running.\n  GraphiQL:  %s/\n  GraphQL:   %s/graphql\n"+
-					"  Development DOMAIN_ADMIN token for domain-dev (24h); paste into GraphiQL's Headers:\n"+
+					"  Development DOMAIN_ADMIN token for domain-dev (%s); paste into GraphiQL's Headers:\n"+
 					"  {\"Authorization\": \"Bearer %s\"}\n  More tokens: go run ./cmd/secretlog token --role SYSTEM --domain domain-dev\n\n",
-					base, base, tok)
+					base, base, strings.TrimSuffix(ttl.String(), "0m0s"), tok)
 			}
 			log.Info("listening", "url", base)
 			return srv.Serve(ctx, l)
@@ -137,6 +143,7 @@ func tokenCommand(cfg *config) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			signer = signer.WithMaxTTL(cfg.maxTokenTTL)
 			r, err := auth.ParseRole(strings.ToUpper(role))
 			if err != nil {
 				return err
@@ -157,7 +164,7 @@ func tokenCommand(cfg *config) *cobra.Command {
 	f.StringArrayVar(&projects, "project", nil, "project id (repeatable; WORKSPACE_MEMBER)")
 	f.StringVar(&user, "user", "", "user id")
 	f.StringVar(&subject, "subject", "", "token subject (default: the user id)")
-	f.DurationVar(&ttl, "ttl", time.Hour, "lifetime")
+	f.DurationVar(&ttl, "ttl", time.Hour, "lifetime, at most --max-token-ttl (SECRETLOG_MAX_TOKEN_TTL, 24h by default)")
 	_ = cmd.MarkFlagRequired("role")
 	_ = cmd.MarkFlagRequired("domain")
 	return cmd

@@ -9,13 +9,17 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
 
+	"github.com/secretlog/secretlog/auth"
 	"github.com/secretlog/secretlog/events"
 	"github.com/secretlog/secretlog/localpg"
+	"github.com/secretlog/secretlog/server"
 )
 
 // config is the flags shared by the subcommands; environment variables are their defaults.
@@ -28,7 +32,20 @@ type config struct {
 	tokenKey      string
 	tokenKeyFile  string
 	logFormat     string
+	// dev allows development keys (generated into the data directory) with
+	// a database URL; without one, the embedded cluster is development mode.
+	dev           bool
+	introspection bool
+	graphiql      bool
+	maxTokenTTL   time.Duration
+	limits        server.Limits
+	// envErrs are environment variables that did not parse; reported before any command runs.
+	envErrs []error
 }
+
+// devMode reports whether development keys may be generated and used: the
+// embedded cluster (no database URL), or an explicit --dev.
+func (c *config) devMode() bool { return c.dev || c.databaseURL == "" }
 
 func env(name, def string) string {
 	if v, ok := os.LookupEnv(name); ok {
@@ -47,6 +64,22 @@ func (c *config) bind(cmd *cobra.Command) {
 	f.StringVar(&c.tokenKey, "token-key", "", "token signing key, base64 of at least 32 bytes [SECRETLOG_TOKEN_KEY]")
 	f.StringVar(&c.tokenKeyFile, "token-key-file", env("SECRETLOG_TOKEN_KEY_FILE", ""), "file holding the token signing key [SECRETLOG_TOKEN_KEY_FILE]")
 	f.StringVar(&c.logFormat, "log-format", env("SECRETLOG_LOG_FORMAT", "text"), "log format: text or json [SECRETLOG_LOG_FORMAT]")
+	f.BoolVar(&c.dev, "dev", c.envBool("SECRETLOG_DEV", false), "development mode with a database URL: generate keys into the data directory and print a token [SECRETLOG_DEV]")
+	f.BoolVar(&c.introspection, "introspection", c.envBool("SECRETLOG_INTROSPECTION", true), "answer GraphQL introspection (__schema, __type) [SECRETLOG_INTROSPECTION]")
+	f.BoolVar(&c.graphiql, "graphiql", c.envBool("SECRETLOG_GRAPHIQL", true), "serve GraphiQL at / [SECRETLOG_GRAPHIQL]")
+	f.DurationVar(&c.maxTokenTTL, "max-token-ttl", c.envDuration("SECRETLOG_MAX_TOKEN_TTL", auth.DefaultMaxTTL), "longest token lifetime, minted or accepted [SECRETLOG_MAX_TOKEN_TTL]")
+	c.limits = server.DefaultLimits()
+	for _, st := range c.limits.Settings() {
+		usage := st.Usage + " [" + st.Env + "]"
+		switch {
+		case st.Int != nil:
+			f.IntVar(st.Int, st.Flag, c.envInt(st.Env, *st.Int), usage)
+		case st.Int64 != nil:
+			f.Int64Var(st.Int64, st.Flag, int64(c.envInt(st.Env, int(*st.Int64))), usage)
+		case st.Duration != nil:
+			f.DurationVar(st.Duration, st.Flag, c.envDuration(st.Env, *st.Duration), usage)
+		}
+	}
 	// Keys are not flag defaults so that --help never prints them.
 	if c.masterKey == "" {
 		c.masterKey = os.Getenv("SECRETLOG_MASTER_KEY")
@@ -56,6 +89,48 @@ func (c *config) bind(cmd *cobra.Command) {
 	}
 }
 
+func (c *config) envBool(name string, def bool) bool {
+	v, ok := os.LookupEnv(name)
+	if !ok || v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		c.envErrs = append(c.envErrs, fmt.Errorf("%s: want true or false, got %q", name, v))
+		return def
+	}
+	return b
+}
+
+func (c *config) envInt(name string, def int) int {
+	v, ok := os.LookupEnv(name)
+	if !ok || v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		c.envErrs = append(c.envErrs, fmt.Errorf("%s: want a non-negative integer, got %q", name, v))
+		return def
+	}
+	return n
+}
+
+func (c *config) envDuration(name string, def time.Duration) time.Duration {
+	v, ok := os.LookupEnv(name)
+	if !ok || v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		c.envErrs = append(c.envErrs, fmt.Errorf("%s: want a duration such as 30s or 24h, got %q", name, v))
+		return def
+	}
+	return d
+}
+
+// check reports settings that did not parse.
+func (c *config) check() error { return errors.Join(c.envErrs...) }
+
 func (c *config) logger(w io.Writer) *slog.Logger {
 	if c.logFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, nil))
@@ -63,8 +138,16 @@ func (c *config) logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, nil))
 }
 
-// secretSetting resolves a key from its value, its file, or a development
-// default generated into the data directory (mode 0600) with a warning.
+// errNoKey names the settings a key can come from, for a refusal to start.
+type errNoKey struct{ what, env, flag string }
+
+func (e errNoKey) Error() string {
+	return fmt.Sprintf("no %s configured: set %s or %s_FILE (--%s, --%s-file)", e.what, e.env, e.env, e.flag, e.flag)
+}
+
+// secretSetting resolves a key from its value, its file, or, in development
+// mode only (no database URL, or --dev), a development default generated
+// into the data directory (mode 0600) with a warning.
 func (c *config) secretSetting(log *slog.Logger, what, value, file, devFile string, generate func() (string, error)) (string, bool, error) {
 	if value != "" {
 		return strings.TrimSpace(value), false, nil
@@ -75,6 +158,13 @@ func (c *config) secretSetting(log *slog.Logger, what, value, file, devFile stri
 			return "", false, fmt.Errorf("%s file: %w", what, err)
 		}
 		return strings.TrimSpace(string(b)), false, nil
+	}
+	if !c.devMode() {
+		env, flag := "SECRETLOG_MASTER_KEY", "master-key"
+		if devFile == "token.key" {
+			env, flag = "SECRETLOG_TOKEN_KEY", "token-key"
+		}
+		return "", false, errNoKey{what: what, env: env, flag: flag}
 	}
 	path := filepath.Join(c.dataDir, devFile)
 	if b, err := os.ReadFile(path); err == nil {
@@ -93,6 +183,27 @@ func (c *config) secretSetting(log *slog.Logger, what, value, file, devFile stri
 	}
 	log.Warn("generated a development "+what+"; set it explicitly in production", "file", path)
 	return v, true, nil
+}
+
+// requireKeys refuses to go on outside development mode unless both keys
+// are configured, naming every missing setting at once.
+func (c *config) requireKeys() error {
+	if c.devMode() {
+		return nil
+	}
+	var missing []string
+	if c.masterKey == "" && c.masterKeyFile == "" {
+		missing = append(missing, errNoKey{what: "master key", env: "SECRETLOG_MASTER_KEY", flag: "master-key"}.Error())
+	}
+	if c.tokenKey == "" && c.tokenKeyFile == "" {
+		missing = append(missing, errNoKey{what: "token signing key", env: "SECRETLOG_TOKEN_KEY", flag: "token-key"}.Error())
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("refusing to start with a database URL and no keys:\n  %s\n"+
+		"development keys are generated only with the embedded database (no SECRETLOG_DATABASE_URL) or with --dev (SECRETLOG_DEV=true)",
+		strings.Join(missing, "\n  "))
 }
 
 func (c *config) keyring(log *slog.Logger) (*events.Keyring, error) {
@@ -132,7 +243,7 @@ func (c *config) database(ctx context.Context, log *slog.Logger) (url string, st
 	if err != nil {
 		return "", nil, fmt.Errorf("embedded PostgreSQL: %w", err)
 	}
-	log.Info("started private PostgreSQL", "dir", filepath.Join(c.dataDir, "postgres"), "port", cluster.Port())
+	log.Info("started private PostgreSQL", "dir", filepath.Join(c.dataDir, "postgres"), "socket", cluster.SocketDir())
 	if err := cluster.CreateDatabase(ctx, "secretlog"); err != nil {
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "42P04" { // duplicate_database

@@ -50,6 +50,7 @@ func rootCommand() *cobra.Command {
 	}
 	cfg := &config{}
 	cfg.bind(root)
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return cfg.check() }
 	root.AddCommand(serveCommand(cfg), migrateCommand(cfg), tokenCommand(cfg), rewrapCommand(cfg), rebuildCommand(cfg), verifyCommand(cfg))
 	return root
 }

@@ -68,7 +68,8 @@ type FilterInput struct {
 type Mutation struct {
 }
 
-// 1-based start; limit 0 means no limit.
+// 1-based start. limit 0 or missing: the default page of 100 (SECRETLOG_DEFAULT_PAGE_SIZE);
+// at most 1000 (SECRETLOG_MAX_PAGE_SIZE), more is RESOURCE_EXHAUSTED. totalCount counts every match.
 type PageInput struct {
 	Start *int `json:"start,omitempty"`
 	Limit *int `json:"limit,omitempty"`
