@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jedib0t/go-pretty/v6/table"
+	"github.com/jedib0t/go-pretty/v6/text"
 	"github.com/spf13/cobra"
 
 	"github.com/secretlog/secretlog/client"
@@ -155,6 +157,8 @@ func printEvents(cmd *cobra.Command, o *clientOptions, page *client.AuditEventPa
 		row = append(row, e.DataVersion, actorCell(e.Actor), changesCell(e.Changes))
 		t.AppendRow(row)
 	}
+	// Long change lists wrap within their column.
+	t.SetColumnConfigs([]table.ColumnConfig{{Number: len(header), WidthMax: 80, WidthMaxEnforcer: text.WrapSoft}})
 	render(cmd.OutOrStdout(), t)
 	if page.NextCursor != nil {
 		fmt.Fprintf(cmd.ErrOrStderr(), "more: --after %s (or --all)\n", *page.NextCursor)
@@ -176,6 +180,9 @@ func actorCell(a client.Actor) string {
 func changesCell(cs []client.FieldChange) string {
 	parts := make([]string, 0, len(cs))
 	for _, c := range cs {
+		if c.Field == "dataVersion" {
+			continue // its own column
+		}
 		if c.Old == nil && c.New == nil {
 			parts = append(parts, cell(c.Field, 0)+" changed")
 			continue

@@ -661,3 +661,18 @@ func execCommand(t *testing.T, name string, args ...string) *exec.Cmd {
 	t.Cleanup(cancel)
 	return exec.CommandContext(ctx, name, args...)
 }
+
+// TestCLIHelp: the client commands' help shows the client's flags only, and
+// leaves the server commands' help as it was.
+func TestCLIHelp(t *testing.T) {
+	for _, args := range [][]string{{"secret", "--help"}, {"secret", "get", "--help"}, {"user-secret", "list", "--help"}, {"audit", "--help"}} {
+		r := runCLI(t, "", args...)
+		require.Equal(t, 0, r.status, "%v: %s", args, r)
+		require.Contains(t, r.stdout, "--token-file")
+		require.NotContains(t, r.stdout, "--database-url")
+		require.NotContains(t, r.stdout, "--master-key")
+	}
+	r := runCLI(t, "", "serve", "--help")
+	require.Contains(t, r.stdout, "--database-url")
+	require.NotContains(t, r.stdout, "--token-file")
+}

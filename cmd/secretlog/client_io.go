@@ -17,6 +17,7 @@ import (
 
 	"github.com/jedib0t/go-pretty/v6/table"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/secretlog/secretlog/client"
 )
@@ -30,11 +31,32 @@ type clientOptions struct {
 }
 
 func (o *clientOptions) bind(cmd *cobra.Command) {
+	hideServerFlags(cmd)
 	f := cmd.PersistentFlags()
 	f.StringVar(&o.server, "server", env("SECRETLOG_ADDR", client.DefaultServer), "server address [SECRETLOG_ADDR]")
 	f.StringVar(&o.tokenFile, "token-file", env("SECRETLOG_TOKEN_FILE", ""), "file holding the bearer token (default: the SECRETLOG_TOKEN variable) [SECRETLOG_TOKEN_FILE]")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
 	f.DurationVar(&o.timeout, "timeout", 60*time.Second, "time limit of each request")
+}
+
+// hideServerFlags leaves the server's own flags (--database-url, --master-key,
+// ...), which a client command ignores, out of the client commands' help.
+func hideServerFlags(cmd *cobra.Command) {
+	cmd.SetHelpFunc(func(c *cobra.Command, args []string) {
+		var hidden []*pflag.Flag
+		c.Root().PersistentFlags().VisitAll(func(f *pflag.Flag) {
+			if !f.Hidden {
+				f.Hidden = true
+				hidden = append(hidden, f)
+			}
+		})
+		defer func() {
+			for _, f := range hidden {
+				f.Hidden = false
+			}
+		}()
+		c.Root().HelpFunc()(c, args)
+	})
 }
 
 // token reads the bearer token: --token-file, else SECRETLOG_TOKEN. It is
