@@ -454,6 +454,11 @@ func TestCLIErrors(t *testing.T) {
 	s.fails(3, writeFile(t, "\n"), "", "secret", "list")
 	r = s.fails(1, filepath.Join(t.TempDir(), "missing"), "", "secret", "list")
 	require.Contains(t, r.stderr, "token file")
+	require.NoError(t, os.Chmod(admin, 0o644))
+	r = s.run(admin, "", "secret", "list")
+	require.Equal(t, 0, r.status, r)
+	require.Contains(t, r.stderr, "readable by other users")
+	require.NoError(t, os.Chmod(admin, 0o600))
 
 	// INVALID_ARGUMENT from the server: 2, without the value.
 	r = s.fails(2, admin, `{"k": "`+canary+`"}`, "secret", "create", "--name", "   ", "--data", "-")
