@@ -1,5 +1,5 @@
 // Command secretlog is the secret store: serve the API, migrate the database,
-// mint tokens, rotate keys.
+// mint tokens, rotate keys; and its client: secret, user-secret, audit.
 package main
 
 import (
@@ -32,13 +32,14 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
-// exitCode is the process status for err: an exitError's own, otherwise 1.
+// exitCode is the process status for err: an exitError's own, otherwise
+// the status of its API error code or usage error (exitcodes.go), else 1.
 func exitCode(err error) int {
 	var e *exitError
 	if errors.As(err, &e) {
 		return e.code
 	}
-	return 1
+	return classify(err)
 }
 
 func rootCommand() *cobra.Command {
@@ -51,6 +52,8 @@ func rootCommand() *cobra.Command {
 	cfg := &config{}
 	cfg.bind(root)
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return cfg.check() }
+	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(serveCommand(cfg), migrateCommand(cfg), tokenCommand(cfg), rewrapCommand(cfg), rebuildCommand(cfg), verifyCommand(cfg))
+	root.AddCommand(secretCommand(), userSecretCommand(), auditCommand())
 	return root
 }

@@ -1,0 +1,266 @@
+package client
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// The API's types (schema.graphql), with the schema's JSON names.
+
+// ResourceGroup is where a secret belongs: DOMAIN, WORKSPACE or PROJECT.
+type ResourceGroup string
+
+// Resource groups.
+const (
+	ResourceGroupDomain    ResourceGroup = "DOMAIN"
+	ResourceGroupWorkspace ResourceGroup = "WORKSPACE"
+	ResourceGroupProject   ResourceGroup = "PROJECT"
+)
+
+// Secret is a secret's metadata; its value is read with SecretData.
+type Secret struct {
+	SecretID         string         `json:"secretId"`
+	Name             string         `json:"name"`
+	SchemaID         *string        `json:"schemaId"`
+	Provider         *string        `json:"provider"`
+	Tags             map[string]any `json:"tags"`
+	ResourceGroup    ResourceGroup  `json:"resourceGroup"`
+	DomainID         string         `json:"domainId"`
+	WorkspaceID      *string        `json:"workspaceId"`
+	ProjectID        *string        `json:"projectId"`
+	ServiceAccountID *string        `json:"serviceAccountId"`
+	TrustedSecretID  *string        `json:"trustedSecretId"`
+	Version          int            `json:"version"`
+	CreatedBy        string         `json:"createdBy"`
+	UpdatedBy        string         `json:"updatedBy"`
+	CreatedAt        time.Time      `json:"createdAt"`
+	UpdatedAt        time.Time      `json:"updatedAt"`
+}
+
+// UserSecret is a user secret's metadata.
+type UserSecret struct {
+	UserSecretID string         `json:"userSecretId"`
+	Name         string         `json:"name"`
+	SchemaID     *string        `json:"schemaId"`
+	Provider     *string        `json:"provider"`
+	Tags         map[string]any `json:"tags"`
+	DomainID     string         `json:"domainId"`
+	UserID       string         `json:"userId"`
+	Version      int            `json:"version"`
+	CreatedBy    string         `json:"createdBy"`
+	UpdatedBy    string         `json:"updatedBy"`
+	CreatedAt    time.Time      `json:"createdAt"`
+	UpdatedAt    time.Time      `json:"updatedAt"`
+}
+
+// SecretData is a secret's value (SYSTEM role only).
+type SecretData struct {
+	Encrypted      bool           `json:"encrypted"`
+	EncryptOptions map[string]any `json:"encryptOptions"`
+	Data           map[string]any `json:"data"`
+}
+
+// SecretList is a page of secrets; TotalCount counts before paging.
+type SecretList struct {
+	Results    []Secret `json:"results"`
+	TotalCount int      `json:"totalCount"`
+}
+
+// UserSecretList is a page of user secrets.
+type UserSecretList struct {
+	Results    []UserSecret `json:"results"`
+	TotalCount int          `json:"totalCount"`
+}
+
+// Filter is one condition: key, value, operator (eq when empty).
+type Filter struct {
+	K string `json:"k"`
+	V any    `json:"v,omitempty"`
+	O string `json:"o,omitempty"`
+}
+
+// Sort orders by one key.
+type Sort struct {
+	Key  string `json:"key"`
+	Desc bool   `json:"desc,omitempty"`
+}
+
+// Page selects results: 1-based Start, Limit 0 for no limit.
+type Page struct {
+	Start int `json:"start,omitempty"`
+	Limit int `json:"limit,omitempty"`
+}
+
+// QueryInput is the list query language (README "Query language").
+type QueryInput struct {
+	Filter    []Filter `json:"filter,omitempty"`
+	FilterOr  []Filter `json:"filterOr,omitempty"`
+	Sort      []Sort   `json:"sort,omitempty"`
+	Page      *Page    `json:"page,omitempty"`
+	Keyword   string   `json:"keyword,omitempty"`
+	Only      []string `json:"only,omitempty"`
+	Minimal   bool     `json:"minimal,omitempty"`
+	CountOnly bool     `json:"countOnly,omitempty"`
+}
+
+// SecretsFilter is the secrets query's arguments; empty strings are not sent.
+type SecretsFilter struct {
+	Query            *QueryInput
+	SecretID         string
+	Name             string
+	SchemaID         string
+	Provider         string
+	WorkspaceID      string
+	ProjectID        string
+	ServiceAccountID string
+	TrustedSecretID  string
+}
+
+// UserSecretsFilter is the userSecrets query's arguments.
+type UserSecretsFilter struct {
+	Query        *QueryInput
+	UserSecretID string
+	Name         string
+	SchemaID     string
+	Provider     string
+}
+
+// CreateSecretInput creates a secret. Data is its value.
+type CreateSecretInput struct {
+	Name             string         `json:"name"`
+	Data             map[string]any `json:"data"`
+	ResourceGroup    ResourceGroup  `json:"resourceGroup"`
+	SchemaID         string         `json:"schemaId,omitempty"`
+	Tags             map[string]any `json:"tags,omitempty"`
+	WorkspaceID      string         `json:"workspaceId,omitempty"`
+	ProjectID        string         `json:"projectId,omitempty"`
+	ServiceAccountID string         `json:"serviceAccountId,omitempty"`
+	TrustedSecretID  string         `json:"trustedSecretId,omitempty"`
+}
+
+// UpdateSecretInput changes a secret's metadata. Nil fields are left as
+// they are; a non-nil empty Tags clears the tags.
+type UpdateSecretInput struct {
+	SecretID  string
+	Name      *string
+	Tags      map[string]any
+	ProjectID *string
+}
+
+// MarshalJSON sends tags whenever they are non-nil, empty included.
+func (in UpdateSecretInput) MarshalJSON() ([]byte, error) {
+	m := map[string]any{"secretId": in.SecretID}
+	if in.Name != nil {
+		m["name"] = *in.Name
+	}
+	if in.Tags != nil {
+		m["tags"] = in.Tags
+	}
+	if in.ProjectID != nil {
+		m["projectId"] = *in.ProjectID
+	}
+	return json.Marshal(m)
+}
+
+// UpdateSecretDataInput replaces a secret's value (a new data version).
+type UpdateSecretDataInput struct {
+	SecretID string         `json:"secretId"`
+	Data     map[string]any `json:"data"`
+	SchemaID string         `json:"schemaId,omitempty"`
+}
+
+// CreateUserSecretInput creates a user secret of the caller.
+type CreateUserSecretInput struct {
+	Name     string         `json:"name"`
+	Data     map[string]any `json:"data"`
+	SchemaID string         `json:"schemaId,omitempty"`
+	Tags     map[string]any `json:"tags,omitempty"`
+}
+
+// UpdateUserSecretInput changes a user secret's metadata (see UpdateSecretInput).
+type UpdateUserSecretInput struct {
+	UserSecretID string
+	Name         *string
+	Tags         map[string]any
+}
+
+// MarshalJSON sends tags whenever they are non-nil, empty included.
+func (in UpdateUserSecretInput) MarshalJSON() ([]byte, error) {
+	m := map[string]any{"userSecretId": in.UserSecretID}
+	if in.Name != nil {
+		m["name"] = *in.Name
+	}
+	if in.Tags != nil {
+		m["tags"] = in.Tags
+	}
+	return json.Marshal(m)
+}
+
+// UpdateUserSecretDataInput replaces a user secret's value.
+type UpdateUserSecretDataInput struct {
+	UserSecretID string         `json:"userSecretId"`
+	Data         map[string]any `json:"data"`
+	SchemaID     string         `json:"schemaId,omitempty"`
+}
+
+// Actor is who caused an event.
+type Actor struct {
+	UserID   *string `json:"userId"`
+	Role     string  `json:"role"`
+	DomainID string  `json:"domainId"`
+	Subject  *string `json:"subject"`
+}
+
+// FieldChange is a changed metadata field; a value change is the field
+// "data" with neither Old nor New.
+type FieldChange struct {
+	Field string `json:"field"`
+	Old   any    `json:"old"`
+	New   any    `json:"new"`
+}
+
+// AuditEvent is one entry of the audit trail.
+type AuditEvent struct {
+	Position      string        `json:"position"`
+	Stream        string        `json:"stream"`
+	ResourceType  string        `json:"resourceType"`
+	ResourceID    string        `json:"resourceId"`
+	Version       int           `json:"version"`
+	DataVersion   int           `json:"dataVersion"`
+	Type          string        `json:"type"`
+	Actor         Actor         `json:"actor"`
+	OccurredAt    time.Time     `json:"occurredAt"`
+	CorrelationID *string       `json:"correlationId"`
+	Changes       []FieldChange `json:"changes"`
+}
+
+// AuditEventPage is a page of the trail; NextCursor is nil on the last page.
+type AuditEventPage struct {
+	Results    []AuditEvent `json:"results"`
+	NextCursor *string      `json:"nextCursor"`
+}
+
+// AuditFilter narrows auditEvents; zero fields are not sent.
+type AuditFilter struct {
+	ActorUserID  string     `json:"actorUserId,omitempty"`
+	Role         string     `json:"role,omitempty"`
+	ResourceType string     `json:"resourceType,omitempty"`
+	ResourceID   string     `json:"resourceId,omitempty"`
+	Types        []string   `json:"types,omitempty"`
+	From         *time.Time `json:"from,omitempty"`
+	To           *time.Time `json:"to,omitempty"`
+}
+
+// PageArgs selects a page of an audit trail: First events after the cursor After.
+type PageArgs struct {
+	First int
+	After string
+}
+
+// VerifyReport is verifyLog's answer.
+type VerifyReport struct {
+	OK                  bool    `json:"ok"`
+	EventsChecked       int     `json:"eventsChecked"`
+	FirstBrokenPosition *string `json:"firstBrokenPosition"`
+	Reason              *string `json:"reason"`
+}

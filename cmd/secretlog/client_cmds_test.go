@@ -1,0 +1,683 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/secretlog/secretlog/auth"
+	"github.com/secretlog/secretlog/client"
+	"github.com/secretlog/secretlog/events"
+	"github.com/secretlog/secretlog/localpg/pgtest"
+	"github.com/secretlog/secretlog/server"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// cliStack is the whole service on a private database, served over HTTP,
+// and the CLI driven through cobra against it.
+type cliStack struct {
+	t    *testing.T
+	srv  *server.Server
+	http *httptest.Server
+	logs *lockedBuffer
+}
+
+func newCLIStack(t *testing.T) *cliStack {
+	t.Helper()
+	spec, err := events.NewKeySpec("test-1")
+	require.NoError(t, err)
+	keyring, err := events.ParseKeyring(spec)
+	require.NoError(t, err)
+	tokenKey, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(spec, "test-1:"))
+	require.NoError(t, err)
+	logs := &lockedBuffer{}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srv, err := server.New(ctx, server.Config{DatabaseURL: pgtest.NewDatabase(t), Keyring: keyring, TokenKey: tokenKey,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	require.NoError(t, err)
+	s := &cliStack{t: t, srv: srv, http: httptest.NewServer(srv.Handler()), logs: logs}
+	t.Cleanup(func() { s.http.Close(); s.srv.Close() })
+	return s
+}
+
+// tokenFile mints a token for id into a 0600 file and returns its path.
+func (s *cliStack) tokenFile(id auth.Identity) string {
+	s.t.Helper()
+	tok, err := s.srv.Signer.Mint(id, time.Hour)
+	require.NoError(s.t, err)
+	path := filepath.Join(s.t.TempDir(), "token")
+	require.NoError(s.t, os.WriteFile(path, []byte(tok+"\n"), 0o600))
+	return path
+}
+
+type result struct {
+	stdout, stderr string
+	status         int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("status %d\nstdout:\n%s\nstderr:\n%s", r.status, r.stdout, r.stderr)
+}
+
+// run executes `secretlog ARGS --server URL --token-file TOKEN` in process,
+// with stdin, as main would: the status is exitCode's.
+func (s *cliStack) run(token, stdin string, args ...string) result {
+	s.t.Helper()
+	if token != "" {
+		args = append(args, "--token-file", token)
+	}
+	return runCLI(s.t, stdin, append(args, "--server", s.http.URL)...)
+}
+
+func runCLI(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	root := rootCommand()
+	root.SetArgs(args)
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetIn(strings.NewReader(stdin))
+	err := root.ExecuteContext(ctx)
+	r := result{stdout: out.String()}
+	if err != nil {
+		errOut.WriteString("secretlog: " + err.Error() + "\n")
+		r.status = exitCode(err)
+	}
+	r.stderr = errOut.String()
+	return r
+}
+
+// ok runs a command that must succeed and returns its stdout.
+func (s *cliStack) ok(token, stdin string, args ...string) string {
+	s.t.Helper()
+	r := s.run(token, stdin, args...)
+	require.Equal(s.t, 0, r.status, "%v: %s", args, r)
+	return r.stdout
+}
+
+// okJSON runs a command with -o json and decodes its output into v.
+func (s *cliStack) okJSON(v any, token, stdin string, args ...string) {
+	s.t.Helper()
+	out := s.ok(token, stdin, append(args, "-o", "json")...)
+	reflect.ValueOf(v).Elem().SetZero() // no leftovers from an earlier decode
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.DisallowUnknownFields()
+	require.NoError(s.t, dec.Decode(v), "output of %v:\n%s", args, out)
+}
+
+// fails runs a command that must fail with status and returns its result.
+func (s *cliStack) fails(status int, token, stdin string, args ...string) result {
+	s.t.Helper()
+	r := s.run(token, stdin, args...)
+	require.Equal(s.t, status, r.status, "%v: %s", args, r)
+	require.Contains(s.t, r.stderr, "secretlog: ")
+	return r
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "data.json")
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+	return path
+}
+
+type secretJSON struct {
+	client.Secret
+	Data map[string]any `json:"data"`
+}
+
+type userSecretJSON struct {
+	client.UserSecret
+	Data map[string]any `json:"data"`
+}
+
+func types(p client.AuditEventPage) []string {
+	var out []string
+	for _, e := range p.Results {
+		out = append(out, e.Type)
+	}
+	return out
+}
+
+// TestCLISecretCommands drives every secret command against a real server
+// and parses the JSON output back.
+func TestCLISecretCommands(t *testing.T) {
+	t.Parallel()
+	s := newCLIStack(t)
+	admin := s.tokenFile(auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "d1", UserID: "alice"})
+	system := s.tokenFile(auth.Identity{Role: auth.RoleSystem, DomainID: "d1"})
+
+	// create: value from a file, with a schema and tags.
+	var a secretJSON
+	s.okJSON(&a, admin, "", "secret", "create", "--name", "db-dev", "--schema", "basic_auth", "--tag", "env=dev", "--tag", "team=core",
+		"--data-file", writeFile(t, `{"username": "app", "password": "pw-1"}`))
+	require.Regexp(t, `^secret-[0-9a-f]{12}$`, a.SecretID)
+	require.Equal(t, "db-dev", a.Name)
+	require.Equal(t, client.ResourceGroupDomain, a.ResourceGroup)
+	require.Equal(t, "generic", *a.Provider)
+	require.Equal(t, map[string]any{"env": "dev", "team": "core"}, a.Tags)
+	require.Equal(t, 1, a.Version)
+	require.Equal(t, "alice", a.CreatedBy)
+	require.Nil(t, a.Data, "create never prints a value")
+
+	// create: value from standard input; the workspace sets the resource group.
+	var b secretJSON
+	s.okJSON(&b, admin, `{"token": "t-1"}`, "secret", "create", "--name", "api", "--workspace", "ws-1", "--data", "-")
+	require.Equal(t, client.ResourceGroupWorkspace, b.ResourceGroup)
+	require.Equal(t, "ws-1", *b.WorkspaceID)
+
+	// list, with and without filters.
+	var list client.SecretList
+	s.okJSON(&list, admin, "", "secret", "list")
+	require.Equal(t, 2, list.TotalCount)
+	require.Equal(t, []string{b.SecretID, a.SecretID}, []string{list.Results[0].SecretID, list.Results[1].SecretID}, "newest first")
+	s.okJSON(&list, admin, "", "secret", "list", "--tag", "env=dev")
+	require.Equal(t, 1, list.TotalCount)
+	require.Equal(t, a.SecretID, list.Results[0].SecretID)
+	s.okJSON(&list, admin, "", "secret", "list", "--workspace", "ws-1")
+	require.Equal(t, []string{b.SecretID}, []string{list.Results[0].SecretID})
+	s.okJSON(&list, admin, "", "secret", "list", "--filter", "name!=api", "--provider", "generic")
+	require.Equal(t, 1, list.TotalCount)
+	s.okJSON(&list, admin, "", "secret", "list", "--sort", "name", "--limit", "1")
+	require.Equal(t, 2, list.TotalCount)
+	require.Len(t, list.Results, 1)
+	require.Equal(t, "api", list.Results[0].Name)
+	r := s.run(admin, "", "secret", "list", "--sort", "name", "--limit", "1")
+	require.Equal(t, 0, r.status, r)
+	require.Contains(t, r.stderr, "showing 1 of 2 secrets")
+	s.okJSON(&list, admin, "", "secret", "list", "--query-json", `{"filter": [{"k": "tags.team", "v": "core"}]}`)
+	require.Equal(t, 1, list.TotalCount)
+	table := s.ok(admin, "", "secret", "list")
+	require.Contains(t, table, "ID")
+	require.Contains(t, table, "NAME")
+	require.Contains(t, table, a.SecretID)
+	require.Contains(t, table, "env=dev,team=core")
+	t.Logf("secret list:\n%s", table)
+
+	// get: metadata only, as a table and as JSON.
+	var got secretJSON
+	s.okJSON(&got, admin, "", "secret", "get", a.SecretID)
+	require.Equal(t, a.Secret, got.Secret)
+	require.Nil(t, got.Data)
+	table = s.ok(admin, "", "secret", "get", a.SecretID)
+	require.Contains(t, table, "db-dev")
+	require.NotContains(t, table, "pw-1")
+	t.Logf("secret get:\n%s", table)
+
+	// update: name, tags (replaced), then cleared.
+	s.okJSON(&got, admin, "", "secret", "update", a.SecretID, "--name", "db-prod", "--tag", "env=prod")
+	require.Equal(t, "db-prod", got.Name)
+	require.Equal(t, map[string]any{"env": "prod"}, got.Tags)
+	require.Equal(t, 1, got.Version, "metadata changes keep the data version")
+	s.okJSON(&got, admin, "", "secret", "update", a.SecretID, "--clear-tags")
+	require.Empty(t, got.Tags)
+	require.Equal(t, "db-prod", got.Name)
+
+	// put-data: a new data version, from standard input.
+	s.okJSON(&got, admin, `{"username": "app", "password": "pw-2"}`, "secret", "put-data", a.SecretID, "--data", "-")
+	require.Equal(t, 2, got.Version)
+	require.Nil(t, got.Data)
+
+	// get --data: SYSTEM reads the value.
+	s.okJSON(&got, system, "", "secret", "get", a.SecretID, "--data")
+	require.Equal(t, map[string]any{"username": "app", "password": "pw-2"}, got.Data)
+	require.Equal(t, "db-prod", got.Name)
+	require.Equal(t, "pw-2\n", s.ok(system, "", "secret", "get", a.SecretID, "--data", "--field", "password"))
+	table = s.ok(system, "", "secret", "get", a.SecretID, "--data")
+	require.Contains(t, table, "DATA KEY")
+	require.Contains(t, table, "pw-2")
+	s.fails(4, system, "", "secret", "get", a.SecretID, "--data", "--field", "nope")
+
+	// --as-of: the metadata before the rename.
+	s.okJSON(&got, admin, "", "secret", "get", a.SecretID, "--as-of", a.CreatedAt.Add(time.Millisecond).Format(time.RFC3339Nano))
+	require.Equal(t, "db-dev", got.Name)
+
+	// history: every event, oldest first; pages.
+	var h client.AuditEventPage
+	s.okJSON(&h, admin, "", "secret", "history", a.SecretID)
+	// Four reads: --data, --field password, the table, --field nope (read, then not found).
+	require.Equal(t, []string{"SecretCreated.v1", "SecretUpdated.v1", "SecretUpdated.v1", "SecretDataUpdated.v1",
+		"SecretDataRead.v1", "SecretDataRead.v1", "SecretDataRead.v1", "SecretDataRead.v1"}, types(h))
+	require.Nil(t, h.NextCursor)
+	require.Contains(t, h.Results[1].Changes, client.FieldChange{Field: "name", Old: "db-dev", New: "db-prod"})
+	require.Contains(t, h.Results[3].Changes, client.FieldChange{Field: "data"}, "a value change, without values")
+	var p1 client.AuditEventPage
+	s.okJSON(&p1, admin, "", "secret", "history", a.SecretID, "--first", "2")
+	require.Len(t, p1.Results, 2)
+	require.NotNil(t, p1.NextCursor)
+	var p2 client.AuditEventPage
+	s.okJSON(&p2, admin, "", "secret", "history", a.SecretID, "--first", "2", "--after", *p1.NextCursor)
+	require.Equal(t, h.Results[2:4], p2.Results)
+	var all client.AuditEventPage
+	s.okJSON(&all, admin, "", "secret", "history", a.SecretID, "--first", "2", "--all")
+	require.Equal(t, h.Results, all.Results)
+	require.Nil(t, all.NextCursor)
+	r = s.run(admin, "", "secret", "history", a.SecretID, "--first", "2")
+	require.Equal(t, 0, r.status, r)
+	require.Contains(t, r.stdout, "SecretCreated")
+	require.Contains(t, r.stdout, "alice (DOMAIN_ADMIN)")
+	require.Contains(t, r.stderr, "more: --after ")
+	table = s.ok(admin, "", "secret", "history", a.SecretID)
+	require.Contains(t, table, "name: db-dev → db-prod")
+	t.Logf("secret history:\n%s", table)
+
+	// delete: refuses without --yes when nobody can be asked.
+	r = s.fails(2, admin, "", "secret", "delete", a.SecretID)
+	require.Contains(t, r.stderr, "--yes")
+	s.okJSON(&got, admin, "", "secret", "get", a.SecretID)
+	var del map[string]any
+	s.okJSON(&del, admin, "", "secret", "delete", a.SecretID, "--yes")
+	require.Equal(t, map[string]any{"secretId": a.SecretID, "deleted": true}, del)
+	s.fails(4, admin, "", "secret", "get", a.SecretID)
+	require.Equal(t, "deleted "+b.SecretID+"\n", s.ok(admin, "", "secret", "delete", b.SecretID, "-y"))
+	s.okJSON(&h, admin, "", "secret", "history", a.SecretID)
+	require.Equal(t, "SecretDeleted.v1", h.Results[len(h.Results)-1].Type, "history survives deletion")
+	s.okJSON(&list, admin, "", "secret", "list")
+	require.Zero(t, list.TotalCount)
+	require.NotNil(t, list.Results, "an empty list is [] in JSON")
+}
+
+// TestCLIUserSecretCommands drives every user-secret command.
+func TestCLIUserSecretCommands(t *testing.T) {
+	t.Parallel()
+	s := newCLIStack(t)
+	bob := s.tokenFile(auth.Identity{Role: auth.RoleUser, DomainID: "d1", UserID: "bob"})
+	carol := s.tokenFile(auth.Identity{Role: auth.RoleUser, DomainID: "d1", UserID: "carol"})
+	system := s.tokenFile(auth.Identity{Role: auth.RoleSystem, DomainID: "d1"})
+
+	var u userSecretJSON
+	s.okJSON(&u, bob, `{"token": "gh-1"}`, "user-secret", "create", "--name", "gh", "--schema", "api_token", "--tag", "kind=pat", "--data", "-")
+	require.Regexp(t, `^user-secret-[0-9a-f]{12}$`, u.UserSecretID)
+	require.Equal(t, "bob", u.UserID)
+	require.Equal(t, 1, u.Version)
+	var u2 userSecretJSON
+	s.okJSON(&u2, bob, "", "user-secret", "create", "--name", "npm", "--data-file", writeFile(t, `{"token": "npm-1"}`))
+
+	var list client.UserSecretList
+	s.okJSON(&list, bob, "", "user-secret", "list")
+	require.Equal(t, 2, list.TotalCount)
+	s.okJSON(&list, bob, "", "user-secret", "list", "--name", "gh")
+	require.Equal(t, []string{u.UserSecretID}, []string{list.Results[0].UserSecretID})
+	s.okJSON(&list, carol, "", "user-secret", "list")
+	require.Zero(t, list.TotalCount, "another user's secrets are not listed")
+	require.Contains(t, s.ok(bob, "", "user-secret", "list"), "npm")
+
+	var got userSecretJSON
+	s.okJSON(&got, bob, "", "user-secret", "get", u.UserSecretID)
+	require.Equal(t, u.UserSecret, got.UserSecret)
+	s.fails(4, carol, "", "user-secret", "get", u.UserSecretID)
+
+	s.okJSON(&got, bob, "", "user-secret", "update", u.UserSecretID, "--name", "github", "--tag", "kind=app")
+	require.Equal(t, "github", got.Name)
+	require.Equal(t, map[string]any{"kind": "app"}, got.Tags)
+	s.okJSON(&got, bob, `{"token": "gh-2"}`, "user-secret", "put-data", u.UserSecretID, "--data-file", "-")
+	require.Equal(t, 2, got.Version)
+
+	s.fails(3, bob, "", "user-secret", "get", u.UserSecretID, "--data")
+	s.okJSON(&got, system, "", "user-secret", "get", u.UserSecretID, "--data")
+	require.Equal(t, map[string]any{"token": "gh-2"}, got.Data)
+	require.Equal(t, "gh-2\n", s.ok(system, "", "user-secret", "get", u.UserSecretID, "--data", "--field", "token"))
+
+	var h client.AuditEventPage
+	s.okJSON(&h, bob, "", "user-secret", "history", u.UserSecretID)
+	require.Equal(t, []string{"UserSecretCreated.v1", "UserSecretUpdated.v1", "UserSecretDataUpdated.v1", "UserSecretDataRead.v1", "UserSecretDataRead.v1"}, types(h))
+	require.Contains(t, s.ok(bob, "", "user-secret", "history", u.UserSecretID), "UserSecretDataRead")
+
+	s.fails(2, bob, "", "user-secret", "delete", u.UserSecretID)
+	require.Equal(t, "deleted "+u.UserSecretID+"\n", s.ok(bob, "", "user-secret", "delete", u.UserSecretID, "--yes"))
+	s.fails(4, bob, "", "user-secret", "get", u.UserSecretID)
+	s.okJSON(&list, bob, "", "user-secret", "list")
+	require.Equal(t, 1, list.TotalCount)
+}
+
+// TestCLIAudit: the domain's trail with every filter, newest first.
+func TestCLIAudit(t *testing.T) {
+	t.Parallel()
+	s := newCLIStack(t)
+	admin := s.tokenFile(auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "d1", UserID: "alice"})
+	owner := s.tokenFile(auth.Identity{Role: auth.RoleWorkspaceOwner, DomainID: "d1", WorkspaceID: "ws-1", UserID: "olga"})
+	system := s.tokenFile(auth.Identity{Role: auth.RoleSystem, DomainID: "d1"})
+	other := s.tokenFile(auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "d2", UserID: "zed"})
+
+	start := time.Now().Add(-time.Second)
+	var a, b secretJSON
+	s.okJSON(&a, admin, `{"k": "v1"}`, "secret", "create", "--name", "a", "--data", "-")
+	s.okJSON(&b, owner, `{"k": "v1"}`, "secret", "create", "--name", "b", "--workspace", "ws-1", "--data", "-")
+	s.ok(admin, `{"k": "v2"}`, "secret", "put-data", a.SecretID, "--data", "-")
+	s.ok(system, "", "secret", "get", a.SecretID, "--data", "--field", "k")
+
+	var all client.AuditEventPage
+	s.okJSON(&all, admin, "", "audit")
+	require.Equal(t, []string{"SecretDataRead.v1", "SecretDataUpdated.v1", "SecretCreated.v1", "SecretCreated.v1"}, types(all), "newest first")
+	var oldest client.AuditEventPage
+	s.okJSON(&oldest, system, "", "audit", "--oldest-first")
+	require.Equal(t, []string{"SecretCreated.v1", "SecretCreated.v1", "SecretDataUpdated.v1", "SecretDataRead.v1"}, types(oldest))
+
+	var p client.AuditEventPage
+	s.okJSON(&p, admin, "", "audit", "--type", "SecretDataRead")
+	require.Len(t, p.Results, 1)
+	require.Equal(t, a.SecretID, p.Results[0].ResourceID)
+	require.Equal(t, "SYSTEM", p.Results[0].Actor.Role)
+	require.Equal(t, 2, p.Results[0].DataVersion, "the read names the version read")
+	s.okJSON(&p, admin, "", "audit", "--type", "SecretCreated,SecretDataUpdated.v1")
+	require.Len(t, p.Results, 3)
+	s.okJSON(&p, admin, "", "audit", "--resource", b.SecretID)
+	require.Equal(t, []string{"SecretCreated.v1"}, types(p))
+	s.okJSON(&p, admin, "", "audit", "--actor", "olga")
+	require.Equal(t, []string{b.SecretID}, []string{p.Results[0].ResourceID})
+	require.Len(t, p.Results, 1)
+	s.okJSON(&p, admin, "", "audit", "--role", "system")
+	require.Equal(t, []string{"SecretDataRead.v1"}, types(p))
+	s.okJSON(&p, admin, "", "audit", "--resource-type", "UserSecret")
+	require.Empty(t, p.Results)
+	s.okJSON(&p, admin, "", "audit", "--from", start.UTC().Format(time.RFC3339Nano), "--to", time.Now().Add(time.Minute).UTC().Format(time.RFC3339))
+	require.Len(t, p.Results, 4)
+	s.okJSON(&p, admin, "", "audit", "--from", "1h")
+	require.Len(t, p.Results, 4)
+	s.okJSON(&p, admin, "", "audit", "--to", "1h")
+	require.Empty(t, p.Results)
+	s.okJSON(&p, admin, "", "audit", "--from", time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+	require.Empty(t, p.Results)
+
+	s.okJSON(&p, admin, "", "audit", "--first", "3")
+	require.Equal(t, all.Results[:3], p.Results)
+	require.NotNil(t, p.NextCursor)
+	s.okJSON(&p, admin, "", "audit", "--first", "3", "--after", *p.NextCursor)
+	require.Equal(t, all.Results[3:], p.Results)
+	s.okJSON(&p, admin, "", "audit", "--first", "1", "--all")
+	require.Equal(t, all.Results, p.Results)
+
+	table := s.ok(admin, "", "audit")
+	for _, want := range []string{"POSITION", "RESOURCE", "ACTOR", "SecretDataRead", a.SecretID, "olga (WORKSPACE_OWNER)"} {
+		require.Contains(t, table, want)
+	}
+	t.Logf("audit:\n%s", table)
+
+	// Another domain sees nothing; the owner may not read the trail at all.
+	s.okJSON(&p, other, "", "audit")
+	require.Empty(t, p.Results)
+	s.fails(3, owner, "", "audit")
+	s.fails(2, admin, "", "audit", "--from", "yesterday")
+	s.fails(2, admin, "", "audit", "--from", "1h", "--to", "2h")
+}
+
+// TestCLIErrors: each error code ends with its exit status and a message
+// that names no value.
+func TestCLIErrors(t *testing.T) {
+	t.Parallel()
+	s := newCLIStack(t)
+	admin := s.tokenFile(auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "d1", UserID: "alice"})
+	const canary = "canary-7f3a9c2e"
+	var a secretJSON
+	s.okJSON(&a, admin, `{"k": "`+canary+`"}`, "secret", "create", "--name", "a", "--data", "-")
+
+	// NOT_FOUND: 4.
+	r := s.fails(4, admin, "", "secret", "get", "secret-000000000000")
+	require.Contains(t, r.stderr, "NOT_FOUND")
+	s.fails(4, admin, "", "secret", "history", "secret-000000000000")
+	s.fails(4, admin, "", "secret", "update", "secret-000000000000", "--name", "x")
+	s.fails(4, admin, "", "secret", "delete", "secret-000000000000", "--yes")
+	s.fails(4, admin, `{"k": "v"}`, "secret", "put-data", "secret-000000000000", "--data", "-")
+	s.fails(4, admin, "", "user-secret", "get", "user-secret-000000000000")
+
+	// PERMISSION_DENIED: a value read without SYSTEM is 3, and prints no metadata either.
+	r = s.fails(3, admin, "", "secret", "get", a.SecretID, "--data")
+	require.Contains(t, r.stderr, "PERMISSION_DENIED")
+	require.Empty(t, r.stdout)
+	member := s.tokenFile(auth.Identity{Role: auth.RoleWorkspaceMember, DomainID: "d1", WorkspaceID: "ws-1", Projects: []string{"p-1"}, UserID: "m"})
+	s.fails(3, member, `{"k": "v"}`, "secret", "create", "--name", "x", "--data", "-")
+
+	// UNAUTHENTICATED: 3 (no token, a bad token, an empty file).
+	r = s.fails(3, "", "", "secret", "list")
+	require.Contains(t, r.stderr, "SECRETLOG_TOKEN")
+	bad := writeFile(t, "not-a-token\n")
+	r = s.fails(3, bad, "", "secret", "list")
+	require.Contains(t, r.stderr, "UNAUTHENTICATED")
+	require.NotContains(t, r.stderr, "not-a-token", "the token is never echoed")
+	s.fails(3, writeFile(t, "\n"), "", "secret", "list")
+	r = s.fails(1, filepath.Join(t.TempDir(), "missing"), "", "secret", "list")
+	require.Contains(t, r.stderr, "token file")
+	require.NoError(t, os.Chmod(admin, 0o644))
+	r = s.run(admin, "", "secret", "list")
+	require.Equal(t, 0, r.status, r)
+	require.Contains(t, r.stderr, "readable by other users")
+	require.NoError(t, os.Chmod(admin, 0o600))
+
+	// INVALID_ARGUMENT from the server: 2, without the value.
+	r = s.fails(2, admin, `{"k": "`+canary+`"}`, "secret", "create", "--name", "   ", "--data", "-")
+	require.Contains(t, r.stderr, "INVALID_ARGUMENT")
+	require.Contains(t, r.stderr, "name")
+	require.NotContains(t, r.stderr, canary)
+	s.fails(2, admin, `{"k": "v"}`, "secret", "create", "--name", strings.Repeat("n", 300), "--data", "-")
+	r = s.fails(2, admin, `{"password": "`+canary+`"}`, "secret", "create", "--name", "x", "--schema", "basic_auth", "--data", "-")
+	require.Contains(t, r.stderr, "username")
+	require.NotContains(t, r.stderr, canary)
+	s.fails(2, admin, "", "secret", "list", "--filter", "nosuchkey=1")
+	s.fails(2, admin, "", "secret", "update", a.SecretID, "--project", "p 1")
+
+	// Usage, caught before anything is sent: 2.
+	for _, args := range [][]string{
+		{"secret", "get"},
+		{"secret", "get", "a", "b"},
+		{"secret", "bogus"},
+		{"secret"},
+		{"secret", "list", "--bogus"},
+		{"secret", "list", "-o", "yaml"},
+		{"secret", "list", "--limit", "-1"},
+		{"secret", "list", "--tag", "novalue"},
+		{"secret", "list", "--query-json", `{"nope": 1}`},
+		{"secret", "create", "--data", "-"},
+		{"secret", "create", "--name", "x"},
+		{"secret", "create", "--name", "x", "--resource-group", "GALAXY", "--data", "-"},
+		{"secret", "update", a.SecretID},
+		{"secret", "update", a.SecretID, "--tag", "a=b", "--clear-tags"},
+		{"secret", "get", a.SecretID, "--field", "k"},
+		{"secret", "get", a.SecretID, "--data", "--as-of", "1h"},
+		{"secret", "history", a.SecretID, "--first", "0"},
+		{"user-secret", "create", "--name", "x"},
+		{"audit", "extra"},
+	} {
+		r := s.run(admin, `{"k": "v"}`, args...)
+		require.Equal(t, 2, r.status, "%v: %s", args, r)
+	}
+	// A value literal on the command line is refused and never echoed.
+	r = s.fails(2, admin, "", "secret", "create", "--name", "x", "--data", `{"k": "`+canary+`"}`)
+	require.Contains(t, r.stderr, "shell history")
+	require.NotContains(t, r.stderr, canary)
+	// ... unless asked for with --data-json, which warns.
+	r = s.run(admin, "", "secret", "create", "--name", "lit", "--data-json", `{"k": "v"}`)
+	require.Equal(t, 0, r.status, r)
+	require.Contains(t, r.stderr, "warning: --data-json")
+	// Bad JSON values: the error names a byte offset, not the content.
+	for _, in := range []string{`{"k": ` + canary + `}`, `["` + canary + `"]`, `{}`, `{"k": "v"} {"k": "` + canary + `"}`} {
+		r = s.fails(2, admin, in, "secret", "create", "--name", "x", "--data", "-")
+		require.NotContains(t, r.stderr, canary)
+		require.NotContains(t, r.stderr, canary[:2]+"\"", in)
+	}
+	r = s.fails(1, admin, "", "secret", "create", "--name", "x", "--data-file", filepath.Join(t.TempDir(), "nope.json"))
+	require.Contains(t, r.stderr, "data file")
+
+	// RESOURCE_EXHAUSTED from the server's request limit: 6.
+	huge := `{"blob": "` + strings.Repeat("x", 2<<20) + `"}`
+	r = s.fails(6, admin, huge, "secret", "put-data", a.SecretID, "--data", "-")
+	require.Contains(t, r.stderr, "RESOURCE_EXHAUSTED")
+	require.NotContains(t, r.stderr, "xxxx")
+	// ... and locally, before sending, past the client's own bound.
+	s.fails(6, admin, `{"blob": "`+strings.Repeat("x", 5<<20)+`"}`, "secret", "put-data", a.SecretID, "--data", "-")
+
+	// Unreachable: 7.
+	r = runCLI(t, "", "secret", "list", "--token-file", admin, "--server", "http://127.0.0.1:1")
+	require.Equal(t, 7, r.status, r)
+	require.Contains(t, r.stderr, "UNAVAILABLE: cannot reach http://127.0.0.1:1/graphql")
+	r = runCLI(t, "", "secret", "list", "--token-file", admin, "--server", "127.0.0.1:1")
+	require.Equal(t, 2, r.status, r)
+
+	// Nothing above put the canary in the server's log.
+	require.NotContains(t, s.logs.String(), canary)
+}
+
+// TestCLIValueOnlyWhenAsked: only get --data prints a value; every other
+// command, in both output formats, keeps it out of stdout and stderr.
+func TestCLIValueOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
+	s := newCLIStack(t)
+	admin := s.tokenFile(auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "d1", UserID: "alice"})
+	system := s.tokenFile(auth.Identity{Role: auth.RoleSystem, DomainID: "d1"})
+	user := s.tokenFile(auth.Identity{Role: auth.RoleUser, DomainID: "d1", UserID: "bob"})
+	const canary = "canary-5b1e0d44"
+	b64 := base64.StdEncoding.EncodeToString([]byte(canary))
+	value := `{"username": "app", "password": "` + canary + `"}`
+
+	var outputs []result
+	run := func(token, stdin string, args ...string) result {
+		r := s.run(token, stdin, args...)
+		require.Equal(t, 0, r.status, "%v: %s", args, r)
+		outputs = append(outputs, r)
+		return r
+	}
+	var a secretJSON
+	r := run(admin, value, "secret", "create", "--name", "db", "--schema", "basic_auth", "--data", "-", "-o", "json")
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &a))
+	var u userSecretJSON
+	r = run(user, value, "user-secret", "create", "--name", "mine", "--data", "-", "-o", "json")
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &u))
+	for _, o := range []string{"table", "json"} {
+		run(admin, "", "secret", "list", "-o", o)
+		run(admin, "", "secret", "get", a.SecretID, "-o", o)
+		run(system, "", "secret", "get", a.SecretID, "-o", o)
+		run(admin, "", "secret", "update", a.SecretID, "--tag", "o="+o, "-o", o)
+		run(admin, value, "secret", "put-data", a.SecretID, "--data", "-", "-o", o)
+		run(admin, "", "secret", "history", a.SecretID, "-o", o)
+		run(user, "", "user-secret", "list", "-o", o)
+		run(user, "", "user-secret", "get", u.UserSecretID, "-o", o)
+		run(system, "", "user-secret", "get", u.UserSecretID, "-o", o)
+		run(user, value, "user-secret", "put-data", u.UserSecretID, "--data", "-", "-o", o)
+		run(user, "", "user-secret", "history", u.UserSecretID, "-o", o)
+		run(admin, "", "audit", "-o", o)
+	}
+	for _, r := range outputs {
+		for _, s := range []string{r.stdout, r.stderr} {
+			require.NotContains(t, s, canary)
+			require.NotContains(t, s, b64)
+		}
+	}
+	// Asked for, it is there.
+	require.Contains(t, s.ok(system, "", "secret", "get", a.SecretID, "--data"), canary)
+	require.Contains(t, s.ok(system, "", "secret", "get", a.SecretID, "--data", "-o", "json"), canary)
+	require.Contains(t, s.ok(system, "", "user-secret", "get", u.UserSecretID, "--data"), canary)
+	require.NotContains(t, s.logs.String(), canary)
+}
+
+// TestCLITerminalSafe: names with escape sequences do not reach the terminal raw.
+func TestCLITerminalSafe(t *testing.T) {
+	t.Parallel()
+	s := newCLIStack(t)
+	admin := s.tokenFile(auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "d1", UserID: "alice"})
+	s.ok(admin, `{"k": "v"}`, "secret", "create", "--name", "evil\x1b[2Jname", "--tag", "t=\x1b]0;x\x07", "--data", "-")
+	for _, args := range [][]string{{"secret", "list"}, {"audit"}} {
+		out := s.ok(admin, "", args...)
+		require.NotContains(t, out, "\x1b", "%v", args)
+		require.NotContains(t, out, "\x07", "%v", args)
+	}
+	require.Contains(t, s.ok(admin, "", "secret", "list", "-o", "json"), `\u001b[2J`, "JSON keeps the exact value, escaped")
+}
+
+// TestExitStatusTableInREADME: the README documents exitStatuses as they are.
+func TestExitStatusTableInREADME(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	require.True(t, strings.Contains(string(readme), exitStatusTable()), "README lacks the exit status table:\n%s", exitStatusTable())
+	require.Equal(t, 4, statusOf(client.CodeNotFound))
+	require.Equal(t, 5, statusOf(client.CodeConflict))
+	require.Equal(t, 1, statusOf("SOMETHING_NEW"))
+}
+
+// TestCLIBinary runs the built binary: real exit statuses, the token and the
+// server from the environment.
+func TestCLIBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	t.Parallel()
+	s := newCLIStack(t)
+	bin := filepath.Join(t.TempDir(), "secretlog")
+	build := execCommand(t, "go", "build", "-o", bin, ".")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	tok, err := s.srv.Signer.Mint(auth.Identity{Role: auth.RoleSystem, DomainID: "d1"}, time.Hour)
+	require.NoError(t, err)
+	admin, err := s.srv.Signer.Mint(auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "d1", UserID: "alice"}, time.Hour)
+	require.NoError(t, err)
+
+	exec := func(token, stdin string, args ...string) (string, string, int) {
+		cmd := execCommand(t, bin, args...)
+		cmd.Env = append(os.Environ(), "SECRETLOG_ADDR="+s.http.URL, "SECRETLOG_TOKEN="+token, "SECRETLOG_TOKEN_FILE=")
+		cmd.Stdin = strings.NewReader(stdin)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if err != nil {
+			code = cmd.ProcessState.ExitCode()
+		}
+		return stdout.String(), stderr.String(), code
+	}
+	stdout, stderr, code := exec(admin, `{"k": "bin-value"}`, "secret", "create", "--name", "bin", "--data", "-", "-o", "json")
+	require.Equal(t, 0, code, stderr)
+	var a client.Secret
+	require.NoError(t, json.Unmarshal([]byte(stdout), &a))
+	stdout, stderr, code = exec(tok, "", "secret", "get", a.SecretID, "--data", "--field", "k")
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, "bin-value\n", stdout)
+	_, stderr, code = exec(admin, "", "secret", "get", a.SecretID, "--data")
+	require.Equal(t, 3, code)
+	require.Equal(t, "secretlog: secret "+a.SecretID+": PERMISSION_DENIED: only SYSTEM reads secret values\n", stderr)
+	_, stderr, code = exec(admin, "", "secret", "get", "secret-000000000000")
+	require.Equal(t, 4, code)
+	require.Equal(t, "secretlog: secret secret-000000000000: NOT_FOUND: not found\n", stderr)
+	_, _, code = exec(admin, "", "secret", "list", "--server", "http://127.0.0.1:1")
+	require.Equal(t, 7, code)
+	_, _, code = exec(admin, "", "secret", "list", "--bogus")
+	require.Equal(t, 2, code)
+	_, stderr, code = exec("", "", "secret", "list")
+	require.Equal(t, 3, code)
+	require.NotContains(t, stderr, admin)
+}
+
+func execCommand(t *testing.T, name string, args ...string) *exec.Cmd {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	return exec.CommandContext(ctx, name, args...)
+}
+
+// TestCLIHelp: the client commands' help shows the client's flags only, and
+// leaves the server commands' help as it was.
+func TestCLIHelp(t *testing.T) {
+	for _, args := range [][]string{{"secret", "--help"}, {"secret", "get", "--help"}, {"user-secret", "list", "--help"}, {"audit", "--help"}} {
+		r := runCLI(t, "", args...)
+		require.Equal(t, 0, r.status, "%v: %s", args, r)
+		require.Contains(t, r.stdout, "--token-file")
+		require.NotContains(t, r.stdout, "--database-url")
+		require.NotContains(t, r.stdout, "--master-key")
+	}
+	r := runCLI(t, "", "serve", "--help")
+	require.Contains(t, r.stdout, "--database-url")
+	require.NotContains(t, r.stdout, "--token-file")
+}
