@@ -2,6 +2,7 @@ package auth
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/hashicorp/golang-lru/v2/expirable"
 )
 
 // Issuer is the "iss" claim of every token minted by a Signer.
@@ -41,6 +43,25 @@ type Signer struct {
 	key    []byte
 	now    func() time.Time // clock; overridden in tests
 	maxTTL time.Duration
+	// verified remembers tokens that passed Verify (by their SHA-256), so
+	// a client's repeated requests skip the signature check and decoding;
+	// each hit still checks the token's validity window.
+	verified *expirable.LRU[[sha256.Size]byte, verifiedToken]
+}
+
+type verifiedToken struct {
+	id       Identity
+	nbf, exp time.Time
+}
+
+// Bounds of the verified-token cache.
+const (
+	verifiedCacheSize = 10000
+	verifiedCacheTTL  = 5 * time.Minute
+)
+
+func newVerifiedCache() *expirable.LRU[[sha256.Size]byte, verifiedToken] {
+	return expirable.NewLRU[[sha256.Size]byte, verifiedToken](verifiedCacheSize, nil, verifiedCacheTTL)
 }
 
 // NewSigner returns a Signer using a copy of key, which must be at least
@@ -49,7 +70,7 @@ func NewSigner(key []byte) (*Signer, error) {
 	if len(key) < MinKeyLength {
 		return nil, fmt.Errorf("auth: signing key must be at least %d bytes, got %d", MinKeyLength, len(key))
 	}
-	return &Signer{key: slices.Clone(key), now: time.Now, maxTTL: DefaultMaxTTL}, nil
+	return &Signer{key: slices.Clone(key), now: time.Now, maxTTL: DefaultMaxTTL, verified: newVerifiedCache()}, nil
 }
 
 // WithMaxTTL returns a Signer with the same key whose tokens may live at
@@ -57,6 +78,7 @@ func NewSigner(key []byte) (*Signer, error) {
 // refuses tokens issued for longer, whoever minted them.
 func (s *Signer) WithMaxTTL(max time.Duration) *Signer {
 	c := *s
+	c.verified = newVerifiedCache()
 	c.maxTTL = max
 	if max <= 0 {
 		c.maxTTL = DefaultMaxTTL
@@ -131,16 +153,24 @@ func (s *Signer) Mint(id Identity, ttl time.Duration) (string, error) {
 // Every failure is reported as an error wrapping both ErrInvalidToken and
 // the cause.
 func (s *Signer) Verify(token string) (Identity, error) {
-	id, err := s.verify(token)
+	key := sha256.Sum256([]byte(token))
+	if v, ok := s.verified.Get(key); ok {
+		if now := s.now(); !now.Before(v.nbf) && now.Before(v.exp) {
+			return v.id, nil
+		}
+		s.verified.Remove(key)
+	}
+	id, c, err := s.verify(token)
 	if err != nil {
 		return Identity{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
+	s.verified.Add(key, verifiedToken{id: id, nbf: c.NotBefore.Time, exp: c.ExpiresAt.Time})
 	return id, nil
 }
 
-func (s *Signer) verify(token string) (Identity, error) {
+func (s *Signer) verify(token string) (Identity, claims, error) {
 	if token == "" {
-		return Identity{}, errors.New("empty token")
+		return Identity{}, claims{}, errors.New("empty token")
 	}
 	var c claims
 	_, err := jwt.ParseWithClaims(token, &c,
@@ -159,27 +189,27 @@ func (s *Signer) verify(token string) (Identity, error) {
 		jwt.WithTimeFunc(s.now),
 	)
 	if err != nil {
-		return Identity{}, err
+		return Identity{}, c, err
 	}
 	// The parser checks nbf and iat only when present; require them.
 	if c.NotBefore == nil {
-		return Identity{}, errors.New("token is missing the nbf claim")
+		return Identity{}, c, errors.New("token is missing the nbf claim")
 	}
 	if c.IssuedAt == nil {
-		return Identity{}, errors.New("token is missing the iat claim")
+		return Identity{}, c, errors.New("token is missing the iat claim")
 	}
 	if c.Subject == "" {
-		return Identity{}, errors.New("token is missing the sub claim")
+		return Identity{}, c, errors.New("token is missing the sub claim")
 	}
 	if c.ID == "" {
-		return Identity{}, errors.New("token is missing the jti claim")
+		return Identity{}, c, errors.New("token is missing the jti claim")
 	}
 	if c.ExpiresAt.Sub(c.IssuedAt.Time) > s.maxTTL {
-		return Identity{}, fmt.Errorf("token lifetime is longer than the maximum of %s", s.maxTTL)
+		return Identity{}, c, fmt.Errorf("token lifetime is longer than the maximum of %s", s.maxTTL)
 	}
 	role, err := ParseRole(c.Role)
 	if err != nil {
-		return Identity{}, err
+		return Identity{}, c, err
 	}
 	id := Identity{
 		Subject:     c.Subject,
@@ -191,7 +221,7 @@ func (s *Signer) verify(token string) (Identity, error) {
 		TokenID:     c.ID,
 	}
 	if err := id.Validate(); err != nil {
-		return Identity{}, err
+		return Identity{}, c, err
 	}
-	return id, nil
+	return id, c, nil
 }

@@ -200,7 +200,11 @@ func run(ctx context.Context, o options, args string) (err error) {
 	}
 	h.env = serviceEnv("SECRETLOG_DATABASE_URL="+h.svcURL, "SECRETLOG_MASTER_KEY="+h.kekID+":"+base64.StdEncoding.EncodeToString(h.kek),
 		"SECRETLOG_TOKEN_KEY="+base64.StdEncoding.EncodeToString(h.tokenKey), "SECRETLOG_DATA_DIR="+filepath.Join(h.dir, "data"),
-		"SECRETLOG_LOG_FORMAT=json")
+		"SECRETLOG_LOG_FORMAT=json",
+		// The clients stand for many services of one domain: lift the
+		// per-caller and per-domain fairness bounds above the concurrency.
+		fmt.Sprintf("SECRETLOG_MAX_CALLER_CONCURRENCY=%d", 2*o.concurrency),
+		fmt.Sprintf("SECRETLOG_MAX_DOMAIN_CONCURRENCY=%d", 2*o.concurrency))
 	statsPool, err := pgxpool.New(ctx, h.cluster.URL("postgres")+"&pool_max_conns=1")
 	if err != nil {
 		return err
