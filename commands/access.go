@@ -131,7 +131,7 @@ func (a *AccessLog) commit(ctx context.Context, batch []*accessRead) error {
 		byStream[s] = append(byStream[s], r)
 	}
 	slices.Sort(streams)
-	return pgx.BeginFunc(ctx, a.db, func(tx pgx.Tx) error {
+	return pgx.BeginTxFunc(ctx, a.db, a.projector.TxOptions(), func(tx pgx.Tx) error {
 		// Locks in one order (by hash) so flushers never deadlock.
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, h)
 			FROM (SELECT DISTINCT hashtext(s) AS h FROM unnest($2::text[]) AS s ORDER BY 1) AS l`, accessLockSpace, streams); err != nil {
@@ -167,6 +167,10 @@ func (a *AccessLog) commit(ctx context.Context, batch []*accessRead) error {
 				i++
 			}
 		}
-		return a.projector.Project(ctx, tx, changes)
+		b := &pgx.Batch{}
+		if err := a.projector.Project(b, changes); err != nil {
+			return err
+		}
+		return tx.SendBatch(ctx, b).Close()
 	})
 }

@@ -18,24 +18,29 @@ type Change struct {
 	Next   Resource
 }
 
-// Projector keeps the read models in step with the log. Project writes the
-// rows for changes inside the transaction that appends their events, so a
-// write and its read models commit together; Snapshot loads a resource's
-// latest state (written by Project) without reading its stream.
+// Projector keeps the read models in step with the log. Project queues the
+// statements writing the rows for changes on a batch that the command sends
+// in the transaction appending their events, so a write and its read models
+// commit together; Snapshot loads a resource's latest state (written by
+// Project) without reading its stream.
 type Projector interface {
-	Project(ctx context.Context, tx pgx.Tx, changes []Change) error
+	// TxOptions begin every transaction that appends and projects.
+	TxOptions() pgx.TxOptions
+	Project(b *pgx.Batch, changes []Change) error
 	Snapshot(ctx context.Context, id string, into Resource) (found bool, err error)
 }
 
 // inTx runs fn in one transaction on the database.
 func (d Deps) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, d.DB, fn)
+	return pgx.BeginTxFunc(ctx, d.DB, d.Projector.TxOptions(), fn)
 }
 
 // appendTx appends evs to the stream of cur (whose state is the one the
-// command decided on) inside tx, and projects them in the same transaction.
-// cur is an empty resource for a create. A stale cur is events.ErrConflict.
-func (d Deps) appendTx(ctx context.Context, tx pgx.Tx, stream string, cur Resource, evs ...events.Event) (Result, error) {
+// command decided on) inside tx, and projects them in the same transaction,
+// together with the statements also queues (data keys): the insert is one
+// round trip, every read model and also's statements one more. cur is an
+// empty resource for a create. A stale cur is events.ErrConflict.
+func (d Deps) appendTx(ctx context.Context, tx pgx.Tx, stream string, cur Resource, also func(*pgx.Batch), evs ...events.Event) (Result, error) {
 	recs, err := events.Insert(ctx, tx, events.Append{Stream: stream, Head: cur.Base().Head(), Events: evs})
 	if err != nil {
 		return Result{}, err
@@ -44,7 +49,14 @@ func (d Deps) appendTx(ctx context.Context, tx pgx.Tx, stream string, cur Resour
 	if err != nil {
 		return Result{}, err
 	}
-	if err := d.Projector.Project(ctx, tx, changes); err != nil {
+	b := &pgx.Batch{}
+	if err := d.Projector.Project(b, changes); err != nil {
+		return Result{}, err
+	}
+	if also != nil {
+		also(b)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return Result{}, err
 	}
 	return Result{ID: stream, Records: recs, State: changes[len(changes)-1].Next}, nil
@@ -79,7 +91,7 @@ func (d Deps) write(ctx context.Context, meta Meta, tenant events.Tenant, cur Re
 	}
 	var res Result
 	err = d.inTx(ctx, func(tx pgx.Tx) error {
-		res, err = d.appendTx(ctx, tx, stream, cur, e)
+		res, err = d.appendTx(ctx, tx, stream, cur, nil, e)
 		return err
 	})
 	return res, err

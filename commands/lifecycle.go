@@ -63,21 +63,21 @@ func metadataChange(name *string, tags map[string]any, cur *Versioned) (*string,
 // in one transaction.
 func (d Deps) create(ctx context.Context, meta Meta, tenant events.Tenant, empty Resource, id string, plain []byte,
 	typ string, mk func(sealed events.Sealed) any) (Result, error) {
+	key, storeKey, err := d.Keys.New(id)
+	if err != nil {
+		return Result{}, err
+	}
+	sealed, err := events.Seal(key, id, 1, plain)
+	if err != nil {
+		return Result{}, err
+	}
+	e, err := newEvent(meta, tenant, typ, mk(sealed))
+	if err != nil {
+		return Result{}, err
+	}
 	var res Result
-	err := d.inTx(ctx, func(tx pgx.Tx) error {
-		key, err := d.Keys.Create(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		sealed, err := events.Seal(key, id, 1, plain)
-		if err != nil {
-			return err
-		}
-		e, err := newEvent(meta, tenant, typ, mk(sealed))
-		if err != nil {
-			return err
-		}
-		res, err = d.appendTx(ctx, tx, id, empty, e)
+	err = d.inTx(ctx, func(tx pgx.Tx) error {
+		res, err = d.appendTx(ctx, tx, id, empty, storeKey, e)
 		return err
 	})
 	return res, err
@@ -113,10 +113,8 @@ func (d Deps) remove(ctx context.Context, meta Meta, cur Resource, typ string, p
 	}
 	var res Result
 	err = d.inTx(ctx, func(tx pgx.Tx) error {
-		if res, err = d.appendTx(ctx, tx, id, cur, e); err != nil {
-			return err
-		}
-		return d.Keys.Destroy(ctx, tx, id)
+		res, err = d.appendTx(ctx, tx, id, cur, func(b *pgx.Batch) { d.Keys.QueueDestroy(b, id) }, e)
+		return err
 	})
 	if err == nil {
 		d.Keys.Forget(id)

@@ -198,19 +198,32 @@ func (ks *KeyStore) Follow(ctx context.Context) {
 	}
 }
 
-// Create makes a new random data key for stream and stores it wrapped, on q
-// (the transaction that appends the stream's first event).
-func (ks *KeyStore) Create(ctx context.Context, q Querier, stream string) ([]byte, error) {
-	dk := make([]byte, 32)
+// New makes a new random data key for stream. store queues storing it,
+// wrapped, on the batch of the transaction that appends the stream's first
+// event.
+func (ks *KeyStore) New(stream string) (dk []byte, store func(*pgx.Batch), err error) {
+	dk = make([]byte, 32)
 	if _, err := rand.Read(dk); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	kekID, wrapped, err := ks.keyring.wrap(stream, dk)
 	if err != nil {
+		return nil, nil, err
+	}
+	return dk, func(b *pgx.Batch) {
+		b.Queue(`INSERT INTO data_keys (stream_id, kek_id, wrapped_key) VALUES ($1, $2, $3)`, stream, kekID, wrapped)
+	}, nil
+}
+
+// Create makes a new random data key for stream and stores it wrapped, on q.
+func (ks *KeyStore) Create(ctx context.Context, q Querier, stream string) ([]byte, error) {
+	dk, store, err := ks.New(stream)
+	if err != nil {
 		return nil, err
 	}
-	_, err = q.Exec(ctx, `INSERT INTO data_keys (stream_id, kek_id, wrapped_key) VALUES ($1, $2, $3)`, stream, kekID, wrapped)
-	if err != nil {
+	b := &pgx.Batch{}
+	store(b)
+	if err := q.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("events: store data key: %w", err)
 	}
 	return dk, nil
@@ -245,10 +258,17 @@ func (ks *KeyStore) Get(ctx context.Context, stream string) ([]byte, error) {
 // on q, which is the transaction appending the deletion: both commit or
 // neither does. Destroying an already destroyed key is not an error.
 func (ks *KeyStore) Destroy(ctx context.Context, q Querier, stream string) error {
+	b := &pgx.Batch{}
+	ks.QueueDestroy(b, stream)
+	return q.SendBatch(ctx, b).Close()
+}
+
+// QueueDestroy queues Destroy on the batch of the transaction appending the
+// deletion.
+func (ks *KeyStore) QueueDestroy(b *pgx.Batch, stream string) {
 	ks.cache.Remove(stream)
-	_, err := q.Exec(ctx, `WITH gone AS (UPDATE data_keys SET kek_id = NULL, wrapped_key = NULL, destroyed_at = now()
+	b.Queue(`WITH gone AS (UPDATE data_keys SET kek_id = NULL, wrapped_key = NULL, destroyed_at = now()
 		WHERE stream_id = $1 AND destroyed_at IS NULL) SELECT pg_notify($2, $1)`, stream, KeyDestroyedChannel)
-	return err
 }
 
 // Forget drops a stream's key from this server's cache (after a destroy

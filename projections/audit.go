@@ -1,7 +1,6 @@
 package projections
 
 import (
-	"context"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -152,8 +151,8 @@ func (AuditProjection) Tables() []string { return []string{"audit_events"} }
 // Shadow implements Projection.
 func (AuditProjection) Shadow(suffix string) Projection { return AuditProjection{suffix: suffix} }
 
-// Write implements Projection.
-func (p AuditProjection) Write(ctx context.Context, tx pgx.Tx, changes []commands.Change) error {
+// Queue implements Projection.
+func (p AuditProjection) Queue(b *pgx.Batch, changes []commands.Change) error {
 	rows := make([]auditRow, 0, len(changes))
 	for _, c := range changes {
 		row, err := auditEntry(c)
@@ -162,7 +161,7 @@ func (p AuditProjection) Write(ctx context.Context, tx pgx.Tx, changes []command
 		}
 		rows = append(rows, row)
 	}
-	return auditTable.upsert(ctx, tx, p.suffix, rows)
+	return auditTable.upsert(b, p.suffix, rows)
 }
 
 // diffStates lists the metadata fields that differ, in a fixed order.

@@ -16,9 +16,11 @@ import (
 )
 
 // Projection turns changes (events with their resource's state before and
-// after) into read-model rows. The same Write serves a command's own
+// after) into read-model rows. The same Queue serves a command's own
 // transaction (inline: one or a few changes), the asynchronous runner and a
 // rebuild's replay (thousands at once): the rows depend only on the changes.
+// It queues its statements on a batch that the caller sends in its
+// transaction, so a write costs one round trip for every read model.
 type Projection interface {
 	// Name is also the consumer group of an asynchronous projection.
 	Name() string
@@ -27,8 +29,8 @@ type Projection interface {
 	// Shadow is the same projection writing to tables named table+suffix
 	// (a rebuild fills those, then swaps them in).
 	Shadow(suffix string) Projection
-	// Write writes the rows of changes inside tx.
-	Write(ctx context.Context, tx pgx.Tx, changes []commands.Change) error
+	// Queue queues the statements that write the rows of changes.
+	Queue(b *pgx.Batch, changes []commands.Change) error
 }
 
 // Names of the projections.
@@ -95,17 +97,35 @@ func NewProjector(pool *pgxpool.Pool) *Projector {
 
 var _ commands.Projector = (*Projector)(nil)
 
+// TxOptions implements commands.Projector: a writing transaction takes the
+// write lock (shared) in the same round trip as BEGIN, before it touches
+// any table, so that not even preparing a statement (which locks the
+// tables it names) can happen before it.
+func (p *Projector) TxOptions() pgx.TxOptions { return writeTx }
+
+var writeTx = pgx.TxOptions{BeginQuery: fmt.Sprintf("BEGIN; SELECT pg_advisory_xact_lock_shared(%d)", writeLockSpace)}
+
 // Project implements commands.Projector.
-func (p *Projector) Project(ctx context.Context, tx pgx.Tx, changes []commands.Change) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared($1)`, writeLockSpace); err != nil {
-		return err
-	}
-	for _, proj := range p.projections {
-		if err := proj.Write(ctx, tx, changes); err != nil {
+func (p *Projector) Project(b *pgx.Batch, changes []commands.Change) error {
+	return queueAll(b, p.projections, changes)
+}
+
+// queueAll queues every projection's statements for changes.
+func queueAll(b *pgx.Batch, projections []Projection, changes []commands.Change) error {
+	for _, proj := range projections {
+		if err := proj.Queue(b, changes); err != nil {
 			return fmt.Errorf("projection %s: %w", proj.Name(), err)
 		}
 	}
 	return nil
+}
+
+// send runs the batch in tx and reports the first failure.
+func send(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	return tx.SendBatch(ctx, b).Close()
 }
 
 // Snapshot implements commands.Projector.
@@ -162,9 +182,9 @@ func newTable(name, key string, row any) table {
 
 var upsertSQL sync.Map // table name + suffix -> statement
 
-// upsert inserts or replaces rows (a slice of row structs) in the table
-// named with suffix.
-func (t table) upsert(ctx context.Context, tx pgx.Tx, suffix string, rows any) error {
+// upsert queues inserting or replacing rows (a slice of row structs) in the
+// table named with suffix.
+func (t table) upsert(b *pgx.Batch, suffix string, rows any) error {
 	if reflect.ValueOf(rows).Len() == 0 {
 		return nil
 	}
@@ -184,17 +204,15 @@ func (t table) upsert(ctx context.Context, tx pgx.Tx, suffix string, rows any) e
 			strings.Join(t.columns, ", "), strings.Join(excluded, ", "))
 		upsertSQL.Store(name, q)
 	}
-	_, err = tx.Exec(ctx, q.(string), doc)
-	return err
+	b.Queue(q.(string), doc)
+	return nil
 }
 
-// remove deletes the rows whose key is in ids.
-func (t table) remove(ctx context.Context, tx pgx.Tx, suffix string, ids []string) error {
-	if len(ids) == 0 {
-		return nil
+// remove queues deleting the rows whose key is in ids.
+func (t table) remove(b *pgx.Batch, suffix string, ids []string) {
+	if len(ids) > 0 {
+		b.Queue(`DELETE FROM `+ident(t.name+suffix)+` WHERE `+t.key+` = ANY($1)`, ids)
 	}
-	_, err := tx.Exec(ctx, `DELETE FROM `+ident(t.name+suffix)+` WHERE `+t.key+` = ANY($1)`, ids)
-	return err
 }
 
 // jsonRows encodes rows for jsonb_populate_recordset.

@@ -453,7 +453,12 @@ func (s *shadow) writeChanges(ctx context.Context, tx pgx.Tx, recs []events.Reco
 }
 
 func (s *shadow) commit(ctx context.Context, tx pgx.Tx, changes []commands.Change) error {
-	if err := s.shadow.Write(ctx, tx, changes); err != nil {
+	b := &pgx.Batch{}
+	err := s.shadow.Queue(b, changes)
+	if err == nil {
+		err = send(ctx, tx, b)
+	}
+	if err != nil {
 		return fmt.Errorf("%s: batch ending at position %d: %w", s.live.Name(), changes[len(changes)-1].Record.Cursor.Position, err)
 	}
 	s.cursor = changes[len(changes)-1].Record.Cursor

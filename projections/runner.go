@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	stdsql "database/sql"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -215,7 +216,7 @@ func (r *Runner) consume(ctx context.Context, p Projection) (failed bool, err er
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var failure atomic.Bool
-	sub, err := wsql.NewSubscriber(wsql.BeginnerFromPgx(r.pool), wsql.SubscriberConfig{
+	sub, err := wsql.NewSubscriber(lazyCommit{wsql.BeginnerFromPgx(r.pool)}, wsql.SubscriberConfig{
 		ConsumerGroup:  p.Name(),
 		SchemaAdapter:  events.LogSchemaAdapter{BatchSize: r.BatchSize},
 		OffsetsAdapter: events.OffsetsAdapter(),
@@ -256,7 +257,11 @@ func (r *Runner) handler(p Projection, failed func()) message.NoPublishHandlerFu
 			if err != nil {
 				return err
 			}
-			return p.Write(ctx, sp, []commands.Change{c})
+			b := &pgx.Batch{}
+			if err := p.Queue(b, []commands.Change{c}); err != nil {
+				return err
+			}
+			return send(ctx, sp, b)
 		})
 		if err != nil {
 			if ctx.Err() == nil {
@@ -322,6 +327,27 @@ func asyncChange(rec events.Record) (commands.Change, error) {
 	return commands.Change{Record: rec, Event: ev, Next: next}, nil
 }
 
+// lazyCommit begins consuming transactions with synchronous_commit off:
+// their rows and offset are lost together or kept together, and a lost
+// batch is only applied again.
+type lazyCommit struct{ wsql.Beginner }
+
+func (b lazyCommit) BeginTx(ctx context.Context, opts *stdsql.TxOptions) (wsql.Tx, error) {
+	tx, err := b.Beginner.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+		_ = tx.Rollback()
+		return nil, err
+	}
+	return tx, nil
+}
+
+// gatherDelay is how long an idle subscriber, woken by an append, waits for
+// more before it reads: one consuming transaction then takes them all.
+const gatherDelay = 25 * time.Millisecond
+
 // notifyBackoff makes the watermill-sql subscriber sleep until the log
 // announces an append instead of polling blindly. Right after activity it
 // polls briefly: an event can be committed yet still invisible while an older
@@ -350,6 +376,7 @@ func (b *notifyBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, 
 	select {
 	case <-b.wake:
 		b.lastBusy = time.Now()
+		return gatherDelay
 	case <-b.ctx.Done():
 	case <-time.After(bound):
 	}

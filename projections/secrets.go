@@ -1,7 +1,6 @@
 package projections
 
 import (
-	"context"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -74,7 +73,7 @@ func userSecretRowOf(s *commands.UserSecret) userSecretRow {
 // stateRows writes one row per live resource of type T the changes moved
 // (deleted ones lose their row): the read models that get, list and stat
 // answer from.
-func stateRows[T commands.Resource, R any](ctx context.Context, tx pgx.Tx, t table, suffix string,
+func stateRows[T commands.Resource, R any](b *pgx.Batch, t table, suffix string,
 	changes []commands.Change, row func(T) R) error {
 	var live []R
 	var gone []string
@@ -85,10 +84,8 @@ func stateRows[T commands.Resource, R any](ctx context.Context, tx pgx.Tx, t tab
 			live = append(live, row(s))
 		}
 	}
-	if err := t.remove(ctx, tx, suffix, gone); err != nil {
-		return err
-	}
-	return t.upsert(ctx, tx, suffix, live)
+	t.remove(b, suffix, gone)
+	return t.upsert(b, suffix, live)
 }
 
 // SecretProjection maintains the secrets read model.
@@ -103,9 +100,9 @@ func (SecretProjection) Tables() []string { return []string{"secrets"} }
 // Shadow implements Projection.
 func (SecretProjection) Shadow(suffix string) Projection { return SecretProjection{suffix: suffix} }
 
-// Write implements Projection.
-func (p SecretProjection) Write(ctx context.Context, tx pgx.Tx, changes []commands.Change) error {
-	return stateRows(ctx, tx, secretsTable, p.suffix, changes, secretRowOf)
+// Queue implements Projection.
+func (p SecretProjection) Queue(b *pgx.Batch, changes []commands.Change) error {
+	return stateRows(b, secretsTable, p.suffix, changes, secretRowOf)
 }
 
 // UserSecretProjection maintains the user_secrets read model.
@@ -122,7 +119,7 @@ func (UserSecretProjection) Shadow(suffix string) Projection {
 	return UserSecretProjection{suffix: suffix}
 }
 
-// Write implements Projection.
-func (p UserSecretProjection) Write(ctx context.Context, tx pgx.Tx, changes []commands.Change) error {
-	return stateRows(ctx, tx, userSecretsTable, p.suffix, changes, userSecretRowOf)
+// Queue implements Projection.
+func (p UserSecretProjection) Queue(b *pgx.Batch, changes []commands.Change) error {
+	return stateRows(b, userSecretsTable, p.suffix, changes, userSecretRowOf)
 }

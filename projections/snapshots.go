@@ -36,8 +36,8 @@ func (SnapshotProjection) Tables() []string { return []string{"snapshots"} }
 // Shadow implements Projection.
 func (SnapshotProjection) Shadow(suffix string) Projection { return SnapshotProjection{suffix: suffix} }
 
-// Write implements Projection.
-func (p SnapshotProjection) Write(ctx context.Context, tx pgx.Tx, changes []commands.Change) error {
+// Queue implements Projection.
+func (p SnapshotProjection) Queue(b *pgx.Batch, changes []commands.Change) error {
 	states := latest[commands.Resource](changes)
 	rows := make([]snapshotRow, len(states))
 	for i, s := range states {
@@ -48,7 +48,7 @@ func (p SnapshotProjection) Write(ctx context.Context, tx pgx.Tx, changes []comm
 		b := s.Base()
 		rows[i] = snapshotRow{StreamID: b.ID, Kind: s.Kind(), Version: b.StreamVersion, State: state}
 	}
-	return snapshotsTable.upsert(ctx, tx, p.suffix, rows)
+	return snapshotsTable.upsert(b, p.suffix, rows)
 }
 
 // loadSnapshot reads the snapshot of id (from the snapshots table named with

@@ -1,7 +1,6 @@
 package projections
 
 import (
-	"context"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,9 +39,9 @@ func (UsageProjection) Tables() []string { return []string{"resource_usage"} }
 // Shadow implements Projection.
 func (UsageProjection) Shadow(suffix string) Projection { return UsageProjection{suffix: suffix} }
 
-// Write implements Projection. It reads only the records (reads change no
+// Queue implements Projection. It reads only the records (reads change no
 // state), as an asynchronous projection must.
-func (p UsageProjection) Write(ctx context.Context, tx pgx.Tx, changes []commands.Change) error {
+func (p UsageProjection) Queue(b *pgx.Batch, changes []commands.Change) error {
 	idx := map[string]int{}
 	var rows []usageRow
 	for _, c := range changes {
@@ -68,10 +67,10 @@ func (p UsageProjection) Write(ctx context.Context, tx pgx.Tx, changes []command
 		return err
 	}
 	t := ident("resource_usage" + p.suffix)
-	_, err = tx.Exec(ctx, `INSERT INTO `+t+` AS u SELECT * FROM jsonb_populate_recordset(NULL::`+t+`, $1)
+	b.Queue(`INSERT INTO `+t+` AS u SELECT * FROM jsonb_populate_recordset(NULL::`+t+`, $1)
 		ON CONFLICT (resource_id) DO UPDATE SET reads = u.reads + excluded.reads,
 			last_used_at = excluded.last_used_at, last_used_by = excluded.last_used_by`, doc)
-	return err
+	return nil
 }
 
 // Usage is a resource's read statistics.
