@@ -8,7 +8,7 @@ import (
 const conflictAttempts = 8
 
 // Application is the write side as the API sees it: every handler decorated
-// with per-stream serialisation, retries, metrics and logging.
+// with retries, metrics and logging.
 type Application struct {
 	CreateSecret         Handler[CreateSecret, Result]
 	UpdateSecret         Handler[UpdateSecret, Result]
@@ -44,13 +44,10 @@ func (c UpdateUserSecretData) target() string { return c.UserSecretID }
 func (c DeleteUserSecret) target() string     { return c.UserSecretID }
 func (c RevealUserSecretData) target() string { return c.UserSecretID }
 
-// decorate applies the cross-cutting concerns; locks is nil for handlers
-// that need no per-stream serialisation (creates and reads).
-func decorate[C command, R any](h HandlerFunc[C, R], locks *streamLocks, log *slog.Logger, m *Metrics, name string) Handler[C, R] {
+// decorate applies the cross-cutting concerns. (Commands on one stream are
+// grouped and serialised by Deps.Streams.)
+func decorate[C command, R any](h HandlerFunc[C, R], log *slog.Logger, m *Metrics, name string) Handler[C, R] {
 	var out Handler[C, R] = h
-	if locks != nil {
-		out = Serialized(out, locks)
-	}
 	out = Retrying(out, conflictAttempts)
 	out = Measured(out, m, name)
 	return Logged(out, log, name)
@@ -58,19 +55,21 @@ func decorate[C command, R any](h HandlerFunc[C, R], locks *streamLocks, log *sl
 
 // NewApplication wires the handlers over deps.
 func NewApplication(d Deps, log *slog.Logger, m *Metrics) *Application {
-	locks := &streamLocks{}
+	if d.Streams == nil {
+		d.Streams = NewStreamQueue()
+	}
 	return &Application{
-		CreateSecret:         decorate(d.HandleCreateSecret, nil, log, m, "createSecret"),
-		UpdateSecret:         decorate(d.HandleUpdateSecret, locks, log, m, "updateSecret"),
-		UpdateSecretData:     decorate(d.HandleUpdateSecretData, locks, log, m, "updateSecretData"),
-		DeleteSecret:         decorate(d.HandleDeleteSecret, locks, log, m, "deleteSecret"),
-		RevealSecretData:     decorate(d.HandleRevealSecretData, nil, log, m, "secretData"),
-		CreateUserSecret:     decorate(d.HandleCreateUserSecret, nil, log, m, "createUserSecret"),
-		UpdateUserSecret:     decorate(d.HandleUpdateUserSecret, locks, log, m, "updateUserSecret"),
-		UpdateUserSecretData: decorate(d.HandleUpdateUserSecretData, locks, log, m, "updateUserSecretData"),
-		DeleteUserSecret:     decorate(d.HandleDeleteUserSecret, locks, log, m, "deleteUserSecret"),
-		RevealUserSecretData: decorate(d.HandleRevealUserSecretData, nil, log, m, "userSecretData"),
-		ReadSecretAsOf:       decorate(d.HandleReadSecretAsOf, nil, log, m, "secretAsOf"),
-		ReadUserSecretAsOf:   decorate(d.HandleReadUserSecretAsOf, nil, log, m, "userSecretAsOf"),
+		CreateSecret:         decorate(d.HandleCreateSecret, log, m, "createSecret"),
+		UpdateSecret:         decorate(d.HandleUpdateSecret, log, m, "updateSecret"),
+		UpdateSecretData:     decorate(d.HandleUpdateSecretData, log, m, "updateSecretData"),
+		DeleteSecret:         decorate(d.HandleDeleteSecret, log, m, "deleteSecret"),
+		RevealSecretData:     decorate(d.HandleRevealSecretData, log, m, "secretData"),
+		CreateUserSecret:     decorate(d.HandleCreateUserSecret, log, m, "createUserSecret"),
+		UpdateUserSecret:     decorate(d.HandleUpdateUserSecret, log, m, "updateUserSecret"),
+		UpdateUserSecretData: decorate(d.HandleUpdateUserSecretData, log, m, "updateUserSecretData"),
+		DeleteUserSecret:     decorate(d.HandleDeleteUserSecret, log, m, "deleteUserSecret"),
+		RevealUserSecretData: decorate(d.HandleRevealUserSecretData, log, m, "userSecretData"),
+		ReadSecretAsOf:       decorate(d.HandleReadSecretAsOf, log, m, "secretAsOf"),
+		ReadUserSecretAsOf:   decorate(d.HandleReadUserSecretAsOf, log, m, "userSecretAsOf"),
 	}
 }

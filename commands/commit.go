@@ -59,7 +59,11 @@ func (d Deps) appendTx(ctx context.Context, tx pgx.Tx, stream string, cur Resour
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return Result{}, err
 	}
-	return Result{ID: stream, Records: recs, State: changes[len(changes)-1].Next}, nil
+	states := make([]Resource, len(changes))
+	for i, c := range changes {
+		states[i] = c.Next
+	}
+	return Result{ID: stream, Records: recs, State: states[len(states)-1], States: states}, nil
 }
 
 // fold applies recs to a copy of cur, one Change per record. Events are
@@ -80,21 +84,6 @@ func fold(cur Resource, recs []events.Record) ([]Change, error) {
 		prev, cur = next, next
 	}
 	return out, nil
-}
-
-// write appends one event to cur's stream and projects it, in one
-// transaction; tenant is where the resource lives after the event.
-func (d Deps) write(ctx context.Context, meta Meta, tenant events.Tenant, cur Resource, stream, typ string, payload any) (Result, error) {
-	e, err := newEvent(meta, tenant, typ, payload)
-	if err != nil {
-		return Result{}, err
-	}
-	var res Result
-	err = d.inTx(ctx, func(tx pgx.Tx) error {
-		res, err = d.appendTx(ctx, tx, stream, cur, nil, e)
-		return err
-	})
-	return res, err
 }
 
 // load reads the latest state of resource id into r: its snapshot, or its

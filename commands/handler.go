@@ -7,10 +7,8 @@ package commands
 import (
 	"context"
 	"errors"
-	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,6 +43,8 @@ type Result struct {
 	ID      string
 	Records []events.Record
 	State   Resource
+	// States are the states after each record.
+	States []Resource
 }
 
 // Cursor is the log position of the last appended record: a reader that has
@@ -65,6 +65,9 @@ type Deps struct {
 	Schemas   *schemas.Registry
 	Projector Projector
 	Access    *AccessLog
+	// Streams groups concurrent commands on one stream into one commit
+	// (nil: no grouping across calls).
+	Streams *StreamQueue
 }
 
 func newEvent(meta Meta, tenant events.Tenant, typ string, payload any) (events.Event, error) {
@@ -111,45 +114,6 @@ func Retrying[C, R any](h Handler[C, R], attempts int) Handler[C, R] {
 			}
 		}
 		return res, &Error{Code: Conflict, Message: "the resource was changed concurrently; retry"}
-	})
-}
-
-// streamLocks serialises writers of one stream within this process, so that
-// concurrent updates of a hot secret queue up instead of failing on version
-// conflicts. Across processes the expected-version check still decides.
-// Waiting for a lock ends with the request's context.
-type streamLocks struct {
-	once    sync.Once
-	stripes [256]chan struct{}
-}
-
-func (l *streamLocks) lock(ctx context.Context, stream string) (func(), error) {
-	l.once.Do(func() {
-		for i := range l.stripes {
-			l.stripes[i] = make(chan struct{}, 1)
-		}
-	})
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(stream))
-	m := l.stripes[h.Sum32()%uint32(len(l.stripes))]
-	select {
-	case m <- struct{}{}:
-		return func() { <-m }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// Serialized runs h under the lock of the command's target stream.
-func Serialized[C command, R any](h Handler[C, R], locks *streamLocks) Handler[C, R] {
-	return HandlerFunc[C, R](func(ctx context.Context, cmd C) (R, error) {
-		unlock, err := locks.lock(ctx, cmd.target())
-		if err != nil {
-			var zero R
-			return zero, err
-		}
-		defer unlock()
-		return h.Handle(ctx, cmd)
 	})
 }
 

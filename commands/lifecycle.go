@@ -83,43 +83,33 @@ func (d Deps) create(ctx context.Context, meta Meta, tenant events.Tenant, empty
 	return res, err
 }
 
-// replaceData validates data against schemaID, seals it for the stream's
-// next version and appends the event mk builds around it.
-func (d Deps) replaceData(ctx context.Context, meta Meta, cur Resource, schemaID string, data map[string]any,
-	typ string, mk func(schemaID, provider string, sealed events.Sealed) any) (Result, error) {
+// newValue validates data against schemaID and seals it for the stream's
+// next version; mk builds the event around it.
+func (d Deps) newValue(ctx context.Context, cur Resource, schemaID string, data map[string]any,
+	typ string, mk func(schemaID, provider string, sealed events.Sealed) any) (Decision, error) {
 	plain, provider, err := checkData(d.Schemas, schemaID, data)
 	if err != nil {
-		return Result{}, err
+		return Decision{}, err
 	}
 	b := cur.Base()
 	key, err := d.Keys.Get(ctx, b.ID)
 	if err != nil {
-		return Result{}, err
+		return Decision{}, err
 	}
 	sealed, err := events.Seal(key, b.ID, b.StreamVersion+1, plain)
 	if err != nil {
-		return Result{}, err
+		return Decision{}, err
 	}
-	return d.write(ctx, meta, cur.Tenant(), cur, b.ID, typ, mk(schemaID, provider, sealed))
+	return Decision{Tenant: cur.Tenant(), Type: typ, Payload: mk(schemaID, provider, sealed)}, nil
 }
 
-// remove records the deletion and destroys the data key in one transaction:
-// both happen or neither does.
-func (d Deps) remove(ctx context.Context, meta Meta, cur Resource, typ string, payload any) (Result, error) {
+// removal records the deletion and destroys the data key in the same
+// transaction: both happen or neither does.
+func (d Deps) removal(cur Resource, typ string, payload any) Decision {
 	id := cur.Base().ID
-	e, err := newEvent(meta, cur.Tenant(), typ, payload)
-	if err != nil {
-		return Result{}, err
-	}
-	var res Result
-	err = d.inTx(ctx, func(tx pgx.Tx) error {
-		res, err = d.appendTx(ctx, tx, id, cur, func(b *pgx.Batch) { d.Keys.QueueDestroy(b, id) }, e)
-		return err
-	})
-	if err == nil {
-		d.Keys.Forget(id)
-	}
-	return res, err
+	return Decision{Tenant: cur.Tenant(), Type: typ, Payload: payload,
+		Also:  func(b *pgx.Batch) { d.Keys.QueueDestroy(b, id) },
+		After: func() { d.Keys.Forget(id) }}
 }
 
 // reveal decrypts the current value and records the read on the access

@@ -140,75 +140,79 @@ func (d Deps) loadSecretFor(ctx context.Context, meta Meta, id string) (*Secret,
 	return s, nil
 }
 
-func (d Deps) writableSecret(ctx context.Context, meta Meta, id string) (*Secret, error) {
-	s, err := d.loadSecretFor(ctx, meta, id)
-	if err != nil {
-		return nil, err
+// changeSecret runs decide on a secret the actor may change; another
+// tenant's secret and a missing one are both NOT_FOUND.
+func (d Deps) changeSecret(ctx context.Context, meta Meta, id string, decide func(s *Secret) (Decision, error)) (Result, error) {
+	if err := requireActor(meta); err != nil {
+		return Result{}, err
 	}
-	if !meta.Actor.CanWriteSecret(s.Scope) {
-		return nil, denied("%s may not change secret %q", meta.Actor.Role, id)
+	if err := checkResourceID("secretId", "secret", secretIDPrefix, id); err != nil {
+		return Result{}, err
 	}
-	return s, nil
+	return d.change(ctx, meta, id, &Secret{}, func(cur Resource) (Decision, error) {
+		s := cur.(*Secret)
+		if !s.Exists() || !meta.Actor.CanReadSecret(s.Scope) {
+			return Decision{}, notFound("secret", id)
+		}
+		if !meta.Actor.CanWriteSecret(s.Scope) {
+			return Decision{}, denied("%s may not change secret %q", meta.Actor.Role, id)
+		}
+		return decide(s)
+	})
 }
 
 // HandleUpdateSecret records changed metadata (no event when nothing changes).
 func (d Deps) HandleUpdateSecret(ctx context.Context, cmd UpdateSecret) (Result, error) {
-	s, err := d.writableSecret(ctx, cmd.Meta, cmd.SecretID)
-	if err != nil {
-		return Result{}, err
-	}
-	name, tags, err := metadataChange(cmd.Name, cmd.Tags, &s.Versioned)
-	if err != nil {
-		return Result{}, err
-	}
-	ev := events.SecretUpdated{Name: name, Tags: tags}
-	changed := name != nil || tags != nil
-	newScope := s.Scope
-	if cmd.ProjectID != nil && *cmd.ProjectID != s.Scope.ProjectID {
-		if s.Scope.Group != auth.GroupProject {
-			return Result{}, invalid("projectId", "only a PROJECT secret can move to another project")
+	return d.changeSecret(ctx, cmd.Meta, cmd.SecretID, func(s *Secret) (Decision, error) {
+		name, tags, err := metadataChange(cmd.Name, cmd.Tags, &s.Versioned)
+		if err != nil {
+			return Decision{}, err
 		}
-		if *cmd.ProjectID == "" {
-			return Result{}, invalid("projectId", "must not be empty for a PROJECT secret")
+		ev := events.SecretUpdated{Name: name, Tags: tags}
+		changed := name != nil || tags != nil
+		newScope := s.Scope
+		if cmd.ProjectID != nil && *cmd.ProjectID != s.Scope.ProjectID {
+			if s.Scope.Group != auth.GroupProject {
+				return Decision{}, invalid("projectId", "only a PROJECT secret can move to another project")
+			}
+			if *cmd.ProjectID == "" {
+				return Decision{}, invalid("projectId", "must not be empty for a PROJECT secret")
+			}
+			if err := checkID("projectId", *cmd.ProjectID); err != nil {
+				return Decision{}, err
+			}
+			newScope.ProjectID = *cmd.ProjectID
+			if !cmd.Actor.CanWriteSecret(newScope) {
+				return Decision{}, denied("%s may not move secret %q to project %q", cmd.Actor.Role, s.ID, newScope.ProjectID)
+			}
+			ev.ProjectID, changed = cmd.ProjectID, true
 		}
-		if err := checkID("projectId", *cmd.ProjectID); err != nil {
-			return Result{}, err
+		if !changed {
+			return Decision{}, nil
 		}
-		newScope.ProjectID = *cmd.ProjectID
-		if !cmd.Actor.CanWriteSecret(newScope) {
-			return Result{}, denied("%s may not move secret %q to project %q", cmd.Actor.Role, s.ID, newScope.ProjectID)
-		}
-		ev.ProjectID, changed = cmd.ProjectID, true
-	}
-	if !changed {
-		return Result{ID: s.ID, State: s}, nil
-	}
-	return d.write(ctx, cmd.Meta, secretTenant(newScope), s, s.ID, events.SecretUpdatedV1, ev)
+		return Decision{Tenant: secretTenant(newScope), Type: events.SecretUpdatedV1, Payload: ev}, nil
+	})
 }
 
 // HandleUpdateSecretData seals the new value and starts a new data version.
 func (d Deps) HandleUpdateSecretData(ctx context.Context, cmd UpdateSecretData) (Result, error) {
-	s, err := d.writableSecret(ctx, cmd.Meta, cmd.SecretID)
-	if err != nil {
-		return Result{}, err
-	}
-	schemaID := s.SchemaID
-	if cmd.SchemaID != nil {
-		schemaID = *cmd.SchemaID
-	}
-	return d.replaceData(ctx, cmd.Meta, s, schemaID, cmd.Data, events.SecretDataUpdatedV1,
-		func(schemaID, provider string, sealed events.Sealed) any {
-			return events.SecretDataUpdated{SchemaID: schemaID, Provider: provider, Data: sealed}
-		})
+	return d.changeSecret(ctx, cmd.Meta, cmd.SecretID, func(s *Secret) (Decision, error) {
+		schemaID := s.SchemaID
+		if cmd.SchemaID != nil {
+			schemaID = *cmd.SchemaID
+		}
+		return d.newValue(ctx, s, schemaID, cmd.Data, events.SecretDataUpdatedV1,
+			func(schemaID, provider string, sealed events.Sealed) any {
+				return events.SecretDataUpdated{SchemaID: schemaID, Provider: provider, Data: sealed}
+			})
+	})
 }
 
 // HandleDeleteSecret records the deletion and shreds the data key, atomically.
 func (d Deps) HandleDeleteSecret(ctx context.Context, cmd DeleteSecret) (Result, error) {
-	s, err := d.writableSecret(ctx, cmd.Meta, cmd.SecretID)
-	if err != nil {
-		return Result{}, err
-	}
-	return d.remove(ctx, cmd.Meta, s, events.SecretDeletedV1, events.SecretDeleted{})
+	return d.changeSecret(ctx, cmd.Meta, cmd.SecretID, func(s *Secret) (Decision, error) {
+		return d.removal(s, events.SecretDeletedV1, events.SecretDeleted{}), nil
+	})
 }
 
 // RevealSecretData asks for a secret's current value.

@@ -88,56 +88,56 @@ func (d Deps) loadUserSecretFor(ctx context.Context, meta Meta, id string) (*Use
 	return s, nil
 }
 
-func (d Deps) writableUserSecret(ctx context.Context, meta Meta, id string) (*UserSecret, error) {
-	s, err := d.loadUserSecretFor(ctx, meta, id)
-	if err != nil {
-		return nil, err
+// changeUserSecret runs decide on a user secret its owner changes.
+func (d Deps) changeUserSecret(ctx context.Context, meta Meta, id string, decide func(s *UserSecret) (Decision, error)) (Result, error) {
+	if err := requireActor(meta); err != nil {
+		return Result{}, err
 	}
-	if !meta.Actor.CanWriteUserSecret(s.DomainID, s.UserID) {
-		return nil, denied("only its owner changes user secret %q", id)
+	if err := checkResourceID("userSecretId", "user secret", userSecretIDPrefix, id); err != nil {
+		return Result{}, err
 	}
-	return s, nil
+	return d.change(ctx, meta, id, &UserSecret{}, func(cur Resource) (Decision, error) {
+		s := cur.(*UserSecret)
+		if !s.Exists() || !meta.Actor.CanReadUserSecret(s.DomainID, s.UserID) {
+			return Decision{}, notFound("user secret", id)
+		}
+		if !meta.Actor.CanWriteUserSecret(s.DomainID, s.UserID) {
+			return Decision{}, denied("only its owner changes user secret %q", id)
+		}
+		return decide(s)
+	})
 }
 
 // HandleUpdateUserSecret records changed metadata.
 func (d Deps) HandleUpdateUserSecret(ctx context.Context, cmd UpdateUserSecret) (Result, error) {
-	s, err := d.writableUserSecret(ctx, cmd.Meta, cmd.UserSecretID)
-	if err != nil {
-		return Result{}, err
-	}
-	name, tags, err := metadataChange(cmd.Name, cmd.Tags, &s.Versioned)
-	if err != nil {
-		return Result{}, err
-	}
-	if name == nil && tags == nil {
-		return Result{ID: s.ID, State: s}, nil
-	}
-	return d.write(ctx, cmd.Meta, s.Tenant(), s, s.ID, events.UserSecretUpdatedV1, events.UserSecretUpdated{Name: name, Tags: tags})
+	return d.changeUserSecret(ctx, cmd.Meta, cmd.UserSecretID, func(s *UserSecret) (Decision, error) {
+		name, tags, err := metadataChange(cmd.Name, cmd.Tags, &s.Versioned)
+		if err != nil || (name == nil && tags == nil) {
+			return Decision{}, err
+		}
+		return Decision{Tenant: s.Tenant(), Type: events.UserSecretUpdatedV1, Payload: events.UserSecretUpdated{Name: name, Tags: tags}}, nil
+	})
 }
 
 // HandleUpdateUserSecretData seals the new value.
 func (d Deps) HandleUpdateUserSecretData(ctx context.Context, cmd UpdateUserSecretData) (Result, error) {
-	s, err := d.writableUserSecret(ctx, cmd.Meta, cmd.UserSecretID)
-	if err != nil {
-		return Result{}, err
-	}
-	schemaID := s.SchemaID
-	if cmd.SchemaID != nil {
-		schemaID = *cmd.SchemaID
-	}
-	return d.replaceData(ctx, cmd.Meta, s, schemaID, cmd.Data,
-		events.UserSecretDataUpdatedV1, func(schemaID, provider string, sealed events.Sealed) any {
-			return events.UserSecretDataUpdated{SchemaID: schemaID, Provider: provider, Data: sealed}
-		})
+	return d.changeUserSecret(ctx, cmd.Meta, cmd.UserSecretID, func(s *UserSecret) (Decision, error) {
+		schemaID := s.SchemaID
+		if cmd.SchemaID != nil {
+			schemaID = *cmd.SchemaID
+		}
+		return d.newValue(ctx, s, schemaID, cmd.Data, events.UserSecretDataUpdatedV1,
+			func(schemaID, provider string, sealed events.Sealed) any {
+				return events.UserSecretDataUpdated{SchemaID: schemaID, Provider: provider, Data: sealed}
+			})
+	})
 }
 
 // HandleDeleteUserSecret records the deletion and shreds the data key, atomically.
 func (d Deps) HandleDeleteUserSecret(ctx context.Context, cmd DeleteUserSecret) (Result, error) {
-	s, err := d.writableUserSecret(ctx, cmd.Meta, cmd.UserSecretID)
-	if err != nil {
-		return Result{}, err
-	}
-	return d.remove(ctx, cmd.Meta, s, events.UserSecretDeletedV1, events.UserSecretDeleted{})
+	return d.changeUserSecret(ctx, cmd.Meta, cmd.UserSecretID, func(s *UserSecret) (Decision, error) {
+		return d.removal(s, events.UserSecretDeletedV1, events.UserSecretDeleted{}), nil
+	})
 }
 
 // HandleRevealUserSecretData decrypts the current value for SYSTEM callers of the owner's domain.

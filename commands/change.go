@@ -1,0 +1,224 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/secretlog/secretlog/events"
+)
+
+// Decision is what a command decided against a resource's current state:
+// one event (Type, Payload) recorded where the resource lives afterwards
+// (Tenant), or nothing (a nil Payload: the command changes nothing).
+type Decision struct {
+	Tenant  events.Tenant
+	Type    string
+	Payload any
+	// Also queues statements that commit with the event (a data key's destruction).
+	Also func(*pgx.Batch)
+	// After runs once the event committed (drop a destroyed key from the cache).
+	After func()
+}
+
+// Decide is a command's rule: given the resource's state (a copy of it),
+// what to record, or a typed error.
+type Decide func(cur Resource) (Decision, error)
+
+// StreamQueue turns the commands on one stream into group commits: while a
+// transaction for a stream is in flight, further commands on it queue; the
+// next transaction decides each of them in turn against the state the ones
+// before left, and appends all their events at once. A hot secret then
+// costs one durable commit per batch, not per update. Across servers the
+// expected-version check still decides (a lost race reloads and decides
+// again).
+type StreamQueue struct {
+	mu     sync.Mutex
+	queues map[string][]*changeRequest
+}
+
+// NewStreamQueue returns an empty queue.
+func NewStreamQueue() *StreamQueue { return &StreamQueue{queues: map[string][]*changeRequest{}} }
+
+type changeRequest struct {
+	ctx    context.Context
+	meta   Meta
+	decide Decide
+	done   chan changeResult
+}
+
+type changeResult struct {
+	res Result
+	err error
+}
+
+// maxGroup bounds how many commands one transaction decides.
+const maxGroup = 256
+
+// change runs decide for the resource id (whose empty state is empty)
+// and commits what it decided, grouped with concurrent changes of the same
+// stream.
+func (d Deps) change(ctx context.Context, meta Meta, id string, empty Resource, decide Decide) (Result, error) {
+	q := d.Streams
+	if q == nil {
+		q = NewStreamQueue()
+	}
+	req := &changeRequest{ctx: ctx, meta: meta, decide: decide, done: make(chan changeResult, 1)}
+	q.mu.Lock()
+	waiting, busy := q.queues[id]
+	q.queues[id] = append(waiting, req)
+	q.mu.Unlock()
+	if !busy {
+		// This request drains the stream's queue, on a context of its own:
+		// the others depend on it even if its own caller goes away.
+		go d.drain(context.WithoutCancel(ctx), q, id, empty)
+	}
+	select {
+	case r := <-req.done:
+		return r.res, r.err
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+}
+
+// drain commits the stream's queued requests, batch by batch, until none is left.
+func (d Deps) drain(ctx context.Context, q *StreamQueue, id string, empty Resource) {
+	for {
+		q.mu.Lock()
+		batch := q.queues[id]
+		if len(batch) == 0 {
+			delete(q.queues, id)
+			q.mu.Unlock()
+			return
+		}
+		if len(batch) > maxGroup {
+			batch = batch[:maxGroup]
+		}
+		q.queues[id] = q.queues[id][len(batch):]
+		q.mu.Unlock()
+		d.commitGroup(ctx, id, empty, batch)
+	}
+}
+
+// commitGroup loads the state once, decides every live request in order
+// and appends all events in one transaction; a lost race is retried with a
+// fresh state, then answered CONFLICT.
+func (d Deps) commitGroup(ctx context.Context, id string, empty Resource, batch []*changeRequest) {
+	live := batch[:0]
+	for _, r := range batch {
+		if r.ctx.Err() != nil {
+			r.done <- changeResult{err: r.ctx.Err()}
+		} else {
+			live = append(live, r)
+		}
+	}
+	for attempt := 0; attempt < conflictAttempts && len(live) > 0; attempt++ {
+		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		results, err := d.decideAndCommit(tctx, id, empty, live)
+		cancel()
+		if errors.Is(err, events.ErrConflict) {
+			continue
+		}
+		for i, r := range live {
+			if err != nil {
+				r.done <- changeResult{err: err}
+			} else {
+				r.done <- results[i]
+			}
+		}
+		return
+	}
+	for _, r := range live {
+		r.done <- changeResult{err: &Error{Code: Conflict, Message: "the resource was changed concurrently; retry"}}
+	}
+}
+
+// decideAndCommit decides each request against the state its predecessors
+// left and commits their events together. Requests whose rule refused get
+// their error; the others their record and resulting state.
+func (d Deps) decideAndCommit(ctx context.Context, id string, empty Resource, reqs []*changeRequest) ([]changeResult, error) {
+	cur := empty.Clone()
+	if err := d.load(ctx, id, cur); err != nil {
+		return nil, err
+	}
+	results := make([]changeResult, len(reqs))
+	state := cur
+	var evs []events.Event
+	var owners []int // request index of each event
+	var also []func(*pgx.Batch)
+	var after []func()
+	for i, r := range reqs {
+		dec, err := r.decide(state.Clone())
+		if err != nil {
+			results[i].err = err
+			continue
+		}
+		if dec.Payload == nil {
+			results[i].res = Result{ID: id, State: state}
+			continue
+		}
+		e, err := newEvent(r.meta, dec.Tenant, dec.Type, dec.Payload)
+		if err != nil {
+			return nil, err
+		}
+		// The next decision sees this event applied (hash and time are
+		// settled by the insert; decisions do not depend on them).
+		next := state.Clone()
+		b := state.Base()
+		if _, err := Fold(next, events.Record{Event: e, Stream: id, Version: b.StreamVersion + 1}); err != nil {
+			return nil, err
+		}
+		state = next
+		evs, owners = append(evs, e), append(owners, i)
+		if dec.Also != nil {
+			also = append(also, dec.Also)
+		}
+		if dec.After != nil {
+			after = append(after, dec.After)
+		}
+	}
+	if len(evs) == 0 {
+		return results, nil
+	}
+	var res Result
+	err := d.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		res, err = d.appendTx(ctx, tx, id, cur, func(b *pgx.Batch) {
+			for _, f := range also {
+				f(b)
+			}
+		}, evs...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range after {
+		f()
+	}
+	for k, i := range owners {
+		results[i].res = Result{ID: id, Records: res.Records[k : k+1], State: res.States[k]}
+	}
+	// A request that changed nothing answers with the state as committed.
+	for i := range results {
+		if results[i].err == nil && results[i].res.State != nil && results[i].res.Records == nil {
+			results[i].res.State = lastBefore(res, owners, i, cur)
+		}
+	}
+	return results, nil
+}
+
+// lastBefore is the committed state a no-op request i saw: after the last
+// event of a request before it, or the loaded state.
+func lastBefore(res Result, owners []int, i int, cur Resource) Resource {
+	state := cur
+	for k, o := range owners {
+		if o < i {
+			state = res.States[k]
+		}
+	}
+	return state
+}
