@@ -36,7 +36,7 @@ const (
 
 	opUpdateSecretData = `mutation UpdateSecretData($in: UpdateSecretDataInput!) { updateSecretData(input: $in) { ` + secretFields + ` } }`
 
-	opDeleteSecret = `mutation DeleteSecret($id: ID!) { deleteSecret(secretId: $id) }`
+	opDeleteSecret = `mutation DeleteSecret($id: ID!, $days: Int, $force: Boolean) { deleteSecret(secretId: $id, recoveryWindowDays: $days, force: $force) }`
 
 	opSecretHistory = `query SecretHistory($id: ID!, $first: Int, $after: String) {
   secretHistory(secretId: $id, first: $first, after: $after) { ` + auditPageFields + ` } }`
@@ -57,7 +57,7 @@ const (
 
 	opUpdateUserSecretData = `mutation UpdateUserSecretData($in: UpdateUserSecretDataInput!) { updateUserSecretData(input: $in) { ` + userSecretFields + ` } }`
 
-	opDeleteUserSecret = `mutation DeleteUserSecret($id: ID!) { deleteUserSecret(userSecretId: $id) }`
+	opDeleteUserSecret = `mutation DeleteUserSecret($id: ID!, $days: Int, $force: Boolean) { deleteUserSecret(userSecretId: $id, recoveryWindowDays: $days, force: $force) }`
 
 	opUserSecretHistory = `query UserSecretHistory($id: ID!, $first: Int, $after: String) {
   userSecretHistory(userSecretId: $id, first: $first, after: $after) { ` + auditPageFields + ` } }`
@@ -167,9 +167,21 @@ func (c *Client) UpdateSecretData(ctx context.Context, in UpdateSecretDataInput)
 	return &out.UpdateSecretData, nil
 }
 
-// DeleteSecret deletes a secret and destroys its data key.
-func (c *Client) DeleteSecret(ctx context.Context, id string) error {
-	return c.Do(ctx, opDeleteSecret, map[string]any{"id": id}, nil)
+// DeleteOptions choose how a delete goes: after a recovery window of
+// RecoveryWindowDays (nil: the server's default), or at once with Force.
+type DeleteOptions struct {
+	RecoveryWindowDays *int
+	Force              bool
+}
+
+func (o DeleteOptions) vars(id string) map[string]any {
+	return map[string]any{"id": id, "days": o.RecoveryWindowDays, "force": o.Force}
+}
+
+// DeleteSecret schedules a secret's deletion (or, with Force, deletes it and
+// destroys its keys now).
+func (c *Client) DeleteSecret(ctx context.Context, id string, o DeleteOptions) error {
+	return c.Do(ctx, opDeleteSecret, o.vars(id), nil)
 }
 
 // SecretHistory returns a page of a secret's events, oldest first.
@@ -252,9 +264,9 @@ func (c *Client) UpdateUserSecretData(ctx context.Context, in UpdateUserSecretDa
 	return &out.UpdateUserSecretData, nil
 }
 
-// DeleteUserSecret deletes a user secret and destroys its data key.
-func (c *Client) DeleteUserSecret(ctx context.Context, id string) error {
-	return c.Do(ctx, opDeleteUserSecret, map[string]any{"id": id}, nil)
+// DeleteUserSecret schedules a user secret's deletion (or deletes it now).
+func (c *Client) DeleteUserSecret(ctx context.Context, id string, o DeleteOptions) error {
+	return c.Do(ctx, opDeleteUserSecret, o.vars(id), nil)
 }
 
 // UserSecretHistory returns a page of a user secret's events, oldest first.

@@ -13,15 +13,26 @@ type Application struct {
 	CreateSecret         Handler[CreateSecret, Result]
 	UpdateSecret         Handler[UpdateSecret, Result]
 	UpdateSecretData     Handler[UpdateSecretData, Result]
-	DeleteSecret         Handler[DeleteSecret, Result]
 	RevealSecretData     Handler[RevealSecretData, Revealed]
 	CreateUserSecret     Handler[CreateUserSecret, Result]
 	UpdateUserSecret     Handler[UpdateUserSecret, Result]
 	UpdateUserSecretData Handler[UpdateUserSecretData, Result]
-	DeleteUserSecret     Handler[DeleteUserSecret, Result]
 	RevealUserSecretData Handler[RevealUserSecretData, Revealed]
 	ReadSecretAsOf       Handler[ReadSecretAsOf, *Secret]
 	ReadUserSecretAsOf   Handler[ReadUserSecretAsOf, *UserSecret]
+
+	// The lifecycle, for every kind of resource holding a value (a
+	// command's Target.Kind restricts it to one).
+	Delete          Handler[Delete, Result]
+	Restore         Handler[Restore, Result]
+	SetStage        Handler[SetStage, Result]
+	DestroyVersions Handler[DestroyVersions, Result]
+	SetEnabled      Handler[SetEnabled, Result]
+	Rollback        Handler[Rollback, Result]
+	Rotate          Handler[Rotate, Result]
+	// The scheduler's.
+	Purge           Handler[Purge, Result]
+	MarkRotationDue Handler[MarkRotationDue, Result]
 }
 
 // command is what every command and query struct is: it carries Meta and
@@ -34,14 +45,8 @@ type command interface {
 func (m Meta) meta() Meta { return m }
 
 func (CreateSecret) target() string           { return "" }
-func (c UpdateSecret) target() string         { return c.SecretID }
-func (c UpdateSecretData) target() string     { return c.SecretID }
-func (c DeleteSecret) target() string         { return c.SecretID }
 func (c RevealSecretData) target() string     { return c.SecretID }
 func (CreateUserSecret) target() string       { return "" }
-func (c UpdateUserSecret) target() string     { return c.UserSecretID }
-func (c UpdateUserSecretData) target() string { return c.UserSecretID }
-func (c DeleteUserSecret) target() string     { return c.UserSecretID }
 func (c RevealUserSecretData) target() string { return c.UserSecretID }
 
 // decorate applies the cross-cutting concerns. (Commands on one stream are
@@ -62,14 +67,21 @@ func NewApplication(d Deps, log *slog.Logger, m *Metrics) *Application {
 		CreateSecret:         decorate(d.HandleCreateSecret, log, m, "createSecret"),
 		UpdateSecret:         decorate(d.HandleUpdateSecret, log, m, "updateSecret"),
 		UpdateSecretData:     decorate(d.HandleUpdateSecretData, log, m, "updateSecretData"),
-		DeleteSecret:         decorate(d.HandleDeleteSecret, log, m, "deleteSecret"),
 		RevealSecretData:     decorate(d.HandleRevealSecretData, log, m, "secretData"),
 		CreateUserSecret:     decorate(d.HandleCreateUserSecret, log, m, "createUserSecret"),
 		UpdateUserSecret:     decorate(d.HandleUpdateUserSecret, log, m, "updateUserSecret"),
 		UpdateUserSecretData: decorate(d.HandleUpdateUserSecretData, log, m, "updateUserSecretData"),
-		DeleteUserSecret:     decorate(d.HandleDeleteUserSecret, log, m, "deleteUserSecret"),
 		RevealUserSecretData: decorate(d.HandleRevealUserSecretData, log, m, "userSecretData"),
 		ReadSecretAsOf:       decorate(d.HandleReadSecretAsOf, log, m, "secretAsOf"),
 		ReadUserSecretAsOf:   decorate(d.HandleReadUserSecretAsOf, log, m, "userSecretAsOf"),
+		Delete:               decorate(d.HandleDelete, log, m, "delete"),
+		Restore:              decorate(d.HandleRestore, log, m, "restore"),
+		SetStage:             decorate(d.HandleSetStage, log, m, "setStage"),
+		DestroyVersions:      decorate(d.HandleDestroyVersions, log, m, "destroyVersions"),
+		SetEnabled:           decorate(d.HandleSetEnabled, log, m, "setEnabled"),
+		Rollback:             decorate(d.HandleRollback, log, m, "rollback"),
+		Rotate:               decorate(d.HandleRotate, log, m, "rotate"),
+		Purge:                decorate(d.HandlePurge, log, m, "purge"),
+		MarkRotationDue:      decorate(d.HandleMarkRotationDue, log, m, "markRotationDue"),
 	}
 }

@@ -12,12 +12,11 @@ import (
 )
 
 // Decision is what a command decided against a resource's current state:
-// one event (Type, Payload) recorded where the resource lives afterwards
-// (Tenant), or nothing (a nil Payload: the command changes nothing).
+// events recorded where the resource lives afterwards (Tenant), or nothing
+// (no events: the command changes nothing).
 type Decision struct {
-	Tenant  events.Tenant
-	Type    string
-	Payload any
+	Tenant events.Tenant
+	Events []Emit
 	// Also queues statements that commit with the event (a data key's destruction).
 	Also func(*pgx.Batch)
 	// After runs once the event committed (drop a destroyed key from the cache).
@@ -42,6 +41,12 @@ type StreamQueue struct {
 
 // NewStreamQueue returns an empty queue.
 func NewStreamQueue() *StreamQueue { return &StreamQueue{queues: map[string][]*changeRequest{}} }
+
+// Emit is one event of a decision.
+type Emit struct {
+	Type    string
+	Payload any
+}
 
 type changeRequest struct {
 	ctx    context.Context
@@ -148,6 +153,8 @@ func (d Deps) decideAndCommit(ctx context.Context, id string, empty Resource, re
 	state := cur
 	var evs []events.Event
 	var owners []int // request index of each event
+	firsts := map[int]int{}
+	counts := map[int]int{}
 	var also []func(*pgx.Batch)
 	var after []func()
 	for i, r := range reqs {
@@ -156,23 +163,26 @@ func (d Deps) decideAndCommit(ctx context.Context, id string, empty Resource, re
 			results[i].err = err
 			continue
 		}
-		if dec.Payload == nil {
+		if len(dec.Events) == 0 {
 			results[i].res = Result{ID: id, State: state}
 			continue
 		}
-		e, err := newEvent(r.meta, dec.Tenant, dec.Type, dec.Payload)
-		if err != nil {
-			return nil, err
+		firsts[i], counts[i] = len(evs), len(dec.Events)
+		for _, em := range dec.Events {
+			e, err := newEvent(r.meta, dec.Tenant, em.Type, em.Payload)
+			if err != nil {
+				return nil, err
+			}
+			// The next decision sees this event applied (hash and time are
+			// settled by the insert; decisions do not depend on them).
+			next := state.Clone()
+			b := state.Base()
+			if _, err := Fold(next, events.Record{Event: e, Stream: id, Version: b.StreamVersion + 1, Hash: b.Hash}); err != nil {
+				return nil, err
+			}
+			state = next
+			evs, owners = append(evs, e), append(owners, i)
 		}
-		// The next decision sees this event applied (hash and time are
-		// settled by the insert; decisions do not depend on them).
-		next := state.Clone()
-		b := state.Base()
-		if _, err := Fold(next, events.Record{Event: e, Stream: id, Version: b.StreamVersion + 1}); err != nil {
-			return nil, err
-		}
-		state = next
-		evs, owners = append(evs, e), append(owners, i)
 		if dec.Also != nil {
 			also = append(also, dec.Also)
 		}
@@ -199,8 +209,9 @@ func (d Deps) decideAndCommit(ctx context.Context, id string, empty Resource, re
 	for _, f := range after {
 		f()
 	}
-	for k, i := range owners {
-		results[i].res = Result{ID: id, Records: res.Records[k : k+1], State: res.States[k]}
+	for i, first := range firsts {
+		last := first + counts[i]
+		results[i].res = Result{ID: id, Records: res.Records[first:last], State: res.States[last-1], States: res.States[first:last]}
 	}
 	// A request that changed nothing answers with the state as committed.
 	for i := range results {

@@ -16,7 +16,10 @@ const (
 	Conflict          Code = "CONFLICT"
 	Unauthenticated   Code = "UNAUTHENTICATED"
 	ResourceExhausted Code = "RESOURCE_EXHAUSTED"
-	Internal          Code = "INTERNAL"
+	// FailedPrecondition: the resource is not in a state that allows the
+	// request (a disabled value, a secret scheduled for deletion).
+	FailedPrecondition Code = "FAILED_PRECONDITION"
+	Internal           Code = "INTERNAL"
 )
 
 // Error is a typed failure of a command or query. Message is safe to show to

@@ -68,6 +68,8 @@ type Deps struct {
 	// Streams groups concurrent commands on one stream into one commit
 	// (nil: no grouping across calls).
 	Streams *StreamQueue
+	// Lifecycle configures retention, recovery windows and the clock.
+	Lifecycle Lifecycle
 }
 
 func newEvent(meta Meta, tenant events.Tenant, typ string, payload any) (events.Event, error) {

@@ -58,12 +58,12 @@ func metadataChange(name *string, tags map[string]any, cur *Versioned) (*string,
 	return newName, newTags, nil
 }
 
-// create opens the stream id of a new resource: its data key, its first
-// event (built by mk around the sealed value) and its read-model rows commit
-// in one transaction.
-func (d Deps) create(ctx context.Context, meta Meta, tenant events.Tenant, empty Resource, id string, plain []byte,
+// create opens the stream id of a new resource: the data key of its first
+// version, its first event (built by mk around the sealed value) and its
+// read-model rows commit in one transaction.
+func (d Deps) create(ctx context.Context, meta Meta, tenant events.Tenant, empty Resource, id, kmsKeyID string, plain []byte,
 	typ string, mk func(sealed events.Sealed) any) (Result, error) {
-	key, storeKey, err := d.Keys.New(id)
+	key, storeKey, err := d.Keys.New(keyName(id, 1), kmsKeyID)
 	if err != nil {
 		return Result{}, err
 	}
@@ -83,56 +83,66 @@ func (d Deps) create(ctx context.Context, meta Meta, tenant events.Tenant, empty
 	return res, err
 }
 
-// newValue validates data against schemaID and seals it for the stream's
-// next version; mk builds the event around it.
-func (d Deps) newValue(ctx context.Context, cur Resource, schemaID string, data map[string]any,
-	typ string, mk func(schemaID, provider string, sealed events.Sealed) any) (Decision, error) {
+// newValue validates data against schemaID and records it as the next version.
+func (d Deps) newValue(ctx context.Context, cur Resource, schemaID string, data map[string]any) (Decision, error) {
 	plain, provider, err := checkData(d.Schemas, schemaID, data)
 	if err != nil {
 		return Decision{}, err
 	}
-	b := cur.Base()
-	key, err := d.Keys.Get(ctx, b.ID)
-	if err != nil {
-		return Decision{}, err
-	}
-	sealed, err := events.Seal(key, b.ID, b.StreamVersion+1, plain)
-	if err != nil {
-		return Decision{}, err
-	}
-	return Decision{Tenant: cur.Tenant(), Type: typ, Payload: mk(schemaID, provider, sealed)}, nil
+	return d.sealed(ctx, cur, schemaID, provider, plain, valueOrigin{})
 }
 
-// removal records the deletion and destroys the data key in the same
-// transaction: both happen or neither does.
-func (d Deps) removal(cur Resource, typ string, payload any) Decision {
-	id := cur.Base().ID
-	return Decision{Tenant: cur.Tenant(), Type: typ, Payload: payload,
-		Also:  func(b *pgx.Batch) { d.Keys.QueueDestroy(b, id) },
-		After: func() { d.Keys.Forget(id) }}
+// RevealOptions choose the version a reveal reads: Version when set, else
+// the one carrying Stage, else SYSCURRENT.
+type RevealOptions struct {
+	Version *int64
+	Stage   *string
 }
 
-// reveal decrypts the current value and records the read on the access
-// stream (durably, in a commit shared with concurrent reads) before the
-// value leaves.
-func (d Deps) reveal(ctx context.Context, meta Meta, cur Resource, typ string, read any) (Revealed, error) {
+// reveal decrypts the version opts chooses and records the read on the
+// access stream (durably, in a commit shared with concurrent reads) before
+// the value leaves.
+func (d Deps) reveal(ctx context.Context, meta Meta, cur Resource, opts RevealOptions, typ string, read func(version int64) any) (Revealed, error) {
 	b := cur.Base()
-	data, err := d.open(ctx, b.ID, b.DataEventVersion, b.Data)
+	if b.Disabled {
+		return Revealed{}, failed("%s %q is disabled: enable it to read its value", cur.Noun(), b.ID)
+	}
+	n := b.DataVersion
+	switch {
+	case opts.Version != nil:
+		n = *opts.Version
+	case opts.Stage != nil:
+		var ok bool
+		if n, ok = b.Stages[*opts.Stage]; !ok {
+			return Revealed{}, invalid("stage", "no version carries stage %q", *opts.Stage)
+		}
+	}
+	v, ok := b.Version(n)
+	if !ok {
+		return Revealed{}, failed("version %d of %s %q is not readable (destroyed or never written)", n, cur.Noun(), b.ID)
+	}
+	payload, err := d.sealedVersion(ctx, cur, v)
 	if err != nil {
 		return Revealed{}, err
 	}
-	e, err := newEvent(meta, cur.Tenant(), typ, read)
+	data, err := d.open(ctx, keyName(b.ID, n), b.ID, v.EventVersion, payload.Data)
+	if err != nil {
+		return Revealed{}, err
+	}
+	e, err := newEvent(meta, cur.Tenant(), typ, read(n))
 	if err != nil {
 		return Revealed{}, err
 	}
 	if err := d.Access.Record(ctx, cur, e); err != nil {
 		return Revealed{}, err
 	}
-	return Revealed{ID: b.ID, DataVersion: b.DataVersion, Data: data}, nil
+	return Revealed{ID: b.ID, DataVersion: n, Data: data}, nil
 }
 
-func (d Deps) open(ctx context.Context, stream string, version int64, sealed events.Sealed) (map[string]any, error) {
-	key, err := d.Keys.Get(ctx, stream)
+// open decrypts a sealed value with the key named keyName; stream and
+// version are its associated data.
+func (d Deps) open(ctx context.Context, keyName, stream string, version int64, sealed events.Sealed) (map[string]any, error) {
+	key, err := d.Keys.Get(ctx, keyName)
 	if err != nil {
 		return nil, err
 	}

@@ -21,30 +21,25 @@ type CreateSecret struct {
 	ProjectID        string
 	ServiceAccountID string
 	TrustedSecretID  string
+	Settings         events.Settings
 }
 
-// UpdateSecret changes a secret's metadata; nil fields stay as they are.
+// UpdateSecret changes a secret's metadata and settings; nil fields stay
+// as they are.
 type UpdateSecret struct {
-	Meta
-	SecretID  string
+	Target
 	Name      *string
 	Tags      map[string]any
 	ProjectID *string
+	Settings  ChangeSettings
 }
 
 // UpdateSecretData replaces a secret's value (a new data version).
 type UpdateSecretData struct {
-	Meta
-	SecretID string
-	Data     map[string]any
+	Target
+	Data map[string]any
 	// SchemaID, when given, replaces the schema; otherwise the current one validates the data.
 	SchemaID *string
-}
-
-// DeleteSecret deletes a secret and destroys its data key.
-type DeleteSecret struct {
-	Meta
-	SecretID string
 }
 
 // secretScope resolves where a new secret lives from the request and the caller.
@@ -108,6 +103,9 @@ func (d Deps) HandleCreateSecret(ctx context.Context, cmd CreateSecret) (Result,
 	if err != nil {
 		return Result{}, err
 	}
+	if err := d.checkSettings(cmd.Settings); err != nil {
+		return Result{}, err
+	}
 	plain, provider, err := checkData(d.Schemas, cmd.SchemaID, cmd.Data)
 	if err != nil {
 		return Result{}, err
@@ -120,50 +118,34 @@ func (d Deps) HandleCreateSecret(ctx context.Context, cmd CreateSecret) (Result,
 		return Result{}, denied("%s may not create a %s secret here", cmd.Actor.Role, scope.Group)
 	}
 	id := newID(secretIDPrefix)
-	return d.create(ctx, cmd.Meta, secretTenant(scope), &Secret{}, id, plain, events.SecretCreatedV1, func(sealed events.Sealed) any {
+	return d.create(ctx, cmd.Meta, secretTenant(scope), &Secret{}, id, cmd.Settings.KmsKeyID, plain, events.SecretCreatedV1, func(sealed events.Sealed) any {
 		return events.SecretCreated{
 			SecretID: id, Name: name, SchemaID: cmd.SchemaID, Provider: provider, Tags: tags,
 			ResourceGroup: string(scope.Group), DomainID: scope.DomainID, WorkspaceID: scope.WorkspaceID,
 			ProjectID: scope.ProjectID, ServiceAccountID: cmd.ServiceAccountID, TrustedSecretID: cmd.TrustedSecretID,
-			Data: sealed,
+			Data: sealed, Settings: cmd.Settings,
 		}
 	})
 }
 
-// loadSecretFor loads a secret the actor may see: another tenant's secret and
-// a missing one are both NOT_FOUND.
+// loadSecretFor loads a secret the actor may see: another tenant's secret,
+// a missing one and one scheduled for deletion are all NOT_FOUND.
 func (d Deps) loadSecretFor(ctx context.Context, meta Meta, id string) (*Secret, error) {
 	s := &Secret{}
-	if err := d.loadVisible(ctx, meta, "secretId", "secret", secretIDPrefix, id, s, func() bool { return meta.Actor.CanReadSecret(s.Scope) }); err != nil {
+	if err := d.loadVisible(ctx, meta, "secretId", "secret", secretIDPrefix, id, s, func() bool {
+		return !s.PendingDelete && meta.Actor.CanReadSecret(s.Scope)
+	}); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// changeSecret runs decide on a secret the actor may change; another
-// tenant's secret and a missing one are both NOT_FOUND.
-func (d Deps) changeSecret(ctx context.Context, meta Meta, id string, decide func(s *Secret) (Decision, error)) (Result, error) {
-	if err := requireActor(meta); err != nil {
-		return Result{}, err
-	}
-	if err := checkResourceID("secretId", "secret", secretIDPrefix, id); err != nil {
-		return Result{}, err
-	}
-	return d.change(ctx, meta, id, &Secret{}, func(cur Resource) (Decision, error) {
-		s := cur.(*Secret)
-		if !s.Exists() || !meta.Actor.CanReadSecret(s.Scope) {
-			return Decision{}, notFound("secret", id)
-		}
-		if !meta.Actor.CanWriteSecret(s.Scope) {
-			return Decision{}, denied("%s may not change secret %q", meta.Actor.Role, id)
-		}
-		return decide(s)
-	})
-}
-
-// HandleUpdateSecret records changed metadata (no event when nothing changes).
+// HandleUpdateSecret records changed metadata and settings (no event when
+// nothing changes).
 func (d Deps) HandleUpdateSecret(ctx context.Context, cmd UpdateSecret) (Result, error) {
-	return d.changeSecret(ctx, cmd.Meta, cmd.SecretID, func(s *Secret) (Decision, error) {
+	cmd.Target.Kind = "secret"
+	return d.changeTarget(ctx, cmd.Target, false, func(r Resource) (Decision, error) {
+		s := r.(*Secret)
 		name, tags, err := metadataChange(cmd.Name, cmd.Tags, &s.Versioned)
 		if err != nil {
 			return Decision{}, err
@@ -187,38 +169,39 @@ func (d Deps) HandleUpdateSecret(ctx context.Context, cmd UpdateSecret) (Result,
 			}
 			ev.ProjectID, changed = cmd.ProjectID, true
 		}
-		if !changed {
-			return Decision{}, nil
+		settings, err := settingsChange(cmd.Settings, s.Settings)
+		if err != nil {
+			return Decision{}, err
 		}
-		return Decision{Tenant: secretTenant(newScope), Type: events.SecretUpdatedV1, Payload: ev}, nil
+		dec := Decision{Tenant: secretTenant(newScope)}
+		if changed {
+			dec.Events = append(dec.Events, Emit{events.SecretUpdatedV1, ev})
+		}
+		if settings != nil {
+			dec.Events = append(dec.Events, Emit{events.SettingsChangedV1, *settings})
+		}
+		return dec, nil
 	})
 }
 
 // HandleUpdateSecretData seals the new value and starts a new data version.
 func (d Deps) HandleUpdateSecretData(ctx context.Context, cmd UpdateSecretData) (Result, error) {
-	return d.changeSecret(ctx, cmd.Meta, cmd.SecretID, func(s *Secret) (Decision, error) {
-		schemaID := s.SchemaID
+	cmd.Target.Kind = "secret"
+	return d.changeTarget(ctx, cmd.Target, false, func(r Resource) (Decision, error) {
+		schemaID := r.Base().SchemaID
 		if cmd.SchemaID != nil {
 			schemaID = *cmd.SchemaID
 		}
-		return d.newValue(ctx, s, schemaID, cmd.Data, events.SecretDataUpdatedV1,
-			func(schemaID, provider string, sealed events.Sealed) any {
-				return events.SecretDataUpdated{SchemaID: schemaID, Provider: provider, Data: sealed}
-			})
+		return d.newValue(ctx, r, schemaID, cmd.Data)
 	})
 }
 
-// HandleDeleteSecret records the deletion and shreds the data key, atomically.
-func (d Deps) HandleDeleteSecret(ctx context.Context, cmd DeleteSecret) (Result, error) {
-	return d.changeSecret(ctx, cmd.Meta, cmd.SecretID, func(s *Secret) (Decision, error) {
-		return d.removal(s, events.SecretDeletedV1, events.SecretDeleted{}), nil
-	})
-}
-
-// RevealSecretData asks for a secret's current value.
+// RevealSecretData asks for a secret's value (SYSCURRENT unless a version
+// or stage is named).
 type RevealSecretData struct {
 	Meta
 	SecretID string
+	RevealOptions
 }
 
 // Revealed is a decrypted value with the data version it belongs to.
@@ -228,7 +211,7 @@ type Revealed struct {
 	Data        map[string]any
 }
 
-// HandleRevealSecretData decrypts the current value for SYSTEM callers of the secret's domain.
+// HandleRevealSecretData decrypts a value for SYSTEM callers of the secret's domain.
 func (d Deps) HandleRevealSecretData(ctx context.Context, q RevealSecretData) (Revealed, error) {
 	s, err := d.loadSecretFor(ctx, q.Meta, q.SecretID)
 	if err != nil {
@@ -237,5 +220,7 @@ func (d Deps) HandleRevealSecretData(ctx context.Context, q RevealSecretData) (R
 	if !q.Actor.CanReadSecretValue(s.Scope) {
 		return Revealed{}, denied("only SYSTEM reads secret values")
 	}
-	return d.reveal(ctx, q.Meta, s, events.SecretDataReadV1, events.SecretDataRead{SecretID: s.ID, DataVersion: s.DataVersion})
+	return d.reveal(ctx, q.Meta, s, q.RevealOptions, events.SecretDataReadV1, func(n int64) any {
+		return events.SecretDataRead{SecretID: s.ID, DataVersion: n}
+	})
 }

@@ -15,34 +15,29 @@ type CreateUserSecret struct {
 	Data     map[string]any
 	SchemaID string
 	Tags     map[string]any
+	Settings events.Settings
 }
 
-// UpdateUserSecret changes a user secret's metadata; nil fields stay.
+// UpdateUserSecret changes a user secret's metadata and settings; nil fields stay.
 type UpdateUserSecret struct {
-	Meta
-	UserSecretID string
-	Name         *string
-	Tags         map[string]any
+	Target
+	Name     *string
+	Tags     map[string]any
+	Settings ChangeSettings
 }
 
 // UpdateUserSecretData replaces a user secret's value.
 type UpdateUserSecretData struct {
-	Meta
-	UserSecretID string
-	Data         map[string]any
-	SchemaID     *string
+	Target
+	Data     map[string]any
+	SchemaID *string
 }
 
-// DeleteUserSecret deletes a user secret and destroys its data key.
-type DeleteUserSecret struct {
-	Meta
-	UserSecretID string
-}
-
-// RevealUserSecretData asks for a user secret's current value.
+// RevealUserSecretData asks for a user secret's value.
 type RevealUserSecretData struct {
 	Meta
 	UserSecretID string
+	RevealOptions
 }
 
 func userTenant(domainID, userID string) events.Tenant {
@@ -62,6 +57,9 @@ func (d Deps) HandleCreateUserSecret(ctx context.Context, cmd CreateUserSecret) 
 	if err != nil {
 		return Result{}, err
 	}
+	if err := d.checkSettings(cmd.Settings); err != nil {
+		return Result{}, err
+	}
 	plain, provider, err := checkData(d.Schemas, cmd.SchemaID, cmd.Data)
 	if err != nil {
 		return Result{}, err
@@ -71,76 +69,60 @@ func (d Deps) HandleCreateUserSecret(ctx context.Context, cmd CreateUserSecret) 
 		return Result{}, denied("%s without a user id may not own user secrets", a.Role)
 	}
 	id := newID(userSecretIDPrefix)
-	return d.create(ctx, cmd.Meta, userTenant(a.DomainID, a.UserID), &UserSecret{}, id, plain, events.UserSecretCreatedV1,
+	return d.create(ctx, cmd.Meta, userTenant(a.DomainID, a.UserID), &UserSecret{}, id, cmd.Settings.KmsKeyID, plain, events.UserSecretCreatedV1,
 		func(sealed events.Sealed) any {
 			return events.UserSecretCreated{UserSecretID: id, Name: name, SchemaID: cmd.SchemaID, Provider: provider,
-				Tags: tags, DomainID: a.DomainID, UserID: a.UserID, Data: sealed}
+				Tags: tags, DomainID: a.DomainID, UserID: a.UserID, Data: sealed, Settings: cmd.Settings}
 		})
 }
 
 func (d Deps) loadUserSecretFor(ctx context.Context, meta Meta, id string) (*UserSecret, error) {
 	s := &UserSecret{}
 	if err := d.loadVisible(ctx, meta, "userSecretId", "user secret", userSecretIDPrefix, id, s, func() bool {
-		return meta.Actor.CanReadUserSecret(s.DomainID, s.UserID)
+		return !s.PendingDelete && meta.Actor.CanReadUserSecret(s.DomainID, s.UserID)
 	}); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// changeUserSecret runs decide on a user secret its owner changes.
-func (d Deps) changeUserSecret(ctx context.Context, meta Meta, id string, decide func(s *UserSecret) (Decision, error)) (Result, error) {
-	if err := requireActor(meta); err != nil {
-		return Result{}, err
-	}
-	if err := checkResourceID("userSecretId", "user secret", userSecretIDPrefix, id); err != nil {
-		return Result{}, err
-	}
-	return d.change(ctx, meta, id, &UserSecret{}, func(cur Resource) (Decision, error) {
-		s := cur.(*UserSecret)
-		if !s.Exists() || !meta.Actor.CanReadUserSecret(s.DomainID, s.UserID) {
-			return Decision{}, notFound("user secret", id)
-		}
-		if !meta.Actor.CanWriteUserSecret(s.DomainID, s.UserID) {
-			return Decision{}, denied("only its owner changes user secret %q", id)
-		}
-		return decide(s)
-	})
-}
-
-// HandleUpdateUserSecret records changed metadata.
+// HandleUpdateUserSecret records changed metadata and settings.
 func (d Deps) HandleUpdateUserSecret(ctx context.Context, cmd UpdateUserSecret) (Result, error) {
-	return d.changeUserSecret(ctx, cmd.Meta, cmd.UserSecretID, func(s *UserSecret) (Decision, error) {
+	cmd.Target.Kind = "user secret"
+	return d.changeTarget(ctx, cmd.Target, false, func(r Resource) (Decision, error) {
+		s := r.(*UserSecret)
 		name, tags, err := metadataChange(cmd.Name, cmd.Tags, &s.Versioned)
-		if err != nil || (name == nil && tags == nil) {
+		if err != nil {
 			return Decision{}, err
 		}
-		return Decision{Tenant: s.Tenant(), Type: events.UserSecretUpdatedV1, Payload: events.UserSecretUpdated{Name: name, Tags: tags}}, nil
+		settings, err := settingsChange(cmd.Settings, s.Settings)
+		if err != nil {
+			return Decision{}, err
+		}
+		dec := Decision{Tenant: s.Tenant()}
+		if name != nil || tags != nil {
+			dec.Events = append(dec.Events, Emit{events.UserSecretUpdatedV1, events.UserSecretUpdated{Name: name, Tags: tags}})
+		}
+		if settings != nil {
+			dec.Events = append(dec.Events, Emit{events.SettingsChangedV1, *settings})
+		}
+		return dec, nil
 	})
 }
 
 // HandleUpdateUserSecretData seals the new value.
 func (d Deps) HandleUpdateUserSecretData(ctx context.Context, cmd UpdateUserSecretData) (Result, error) {
-	return d.changeUserSecret(ctx, cmd.Meta, cmd.UserSecretID, func(s *UserSecret) (Decision, error) {
-		schemaID := s.SchemaID
+	cmd.Target.Kind = "user secret"
+	return d.changeTarget(ctx, cmd.Target, false, func(r Resource) (Decision, error) {
+		schemaID := r.Base().SchemaID
 		if cmd.SchemaID != nil {
 			schemaID = *cmd.SchemaID
 		}
-		return d.newValue(ctx, s, schemaID, cmd.Data, events.UserSecretDataUpdatedV1,
-			func(schemaID, provider string, sealed events.Sealed) any {
-				return events.UserSecretDataUpdated{SchemaID: schemaID, Provider: provider, Data: sealed}
-			})
+		return d.newValue(ctx, r, schemaID, cmd.Data)
 	})
 }
 
-// HandleDeleteUserSecret records the deletion and shreds the data key, atomically.
-func (d Deps) HandleDeleteUserSecret(ctx context.Context, cmd DeleteUserSecret) (Result, error) {
-	return d.changeUserSecret(ctx, cmd.Meta, cmd.UserSecretID, func(s *UserSecret) (Decision, error) {
-		return d.removal(s, events.UserSecretDeletedV1, events.UserSecretDeleted{}), nil
-	})
-}
-
-// HandleRevealUserSecretData decrypts the current value for SYSTEM callers of the owner's domain.
+// HandleRevealUserSecretData decrypts a value for SYSTEM callers of the owner's domain.
 func (d Deps) HandleRevealUserSecretData(ctx context.Context, q RevealUserSecretData) (Revealed, error) {
 	s, err := d.loadUserSecretFor(ctx, q.Meta, q.UserSecretID)
 	if err != nil {
@@ -149,5 +131,7 @@ func (d Deps) HandleRevealUserSecretData(ctx context.Context, q RevealUserSecret
 	if !q.Actor.CanReadUserSecretValue(s.DomainID, s.UserID) {
 		return Revealed{}, denied("only SYSTEM reads secret values")
 	}
-	return d.reveal(ctx, q.Meta, s, events.UserSecretDataReadV1, events.UserSecretDataRead{UserSecretID: s.ID, DataVersion: s.DataVersion})
+	return d.reveal(ctx, q.Meta, s, q.RevealOptions, events.UserSecretDataReadV1, func(n int64) any {
+		return events.UserSecretDataRead{UserSecretID: s.ID, DataVersion: n}
+	})
 }

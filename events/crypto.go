@@ -124,12 +124,24 @@ func NewKeySpec(id string) (string, error) {
 func (k *Keyring) Primary() string { return k.primary }
 
 func (k *Keyring) wrap(stream string, dataKey []byte) (string, []byte, error) {
-	s, err := Seal(k.keys[k.primary], "datakey:"+stream, 0, dataKey)
+	return k.wrapWith(k.primary, stream, dataKey)
+}
+
+// wrapWith wraps dataKey with the key-encryption key id.
+func (k *Keyring) wrapWith(id, stream string, dataKey []byte) (string, []byte, error) {
+	kek, ok := k.keys[id]
+	if !ok {
+		return "", nil, fmt.Errorf("keyring: no key %q", id)
+	}
+	s, err := Seal(kek, "datakey:"+stream, 0, dataKey)
 	if err != nil {
 		return "", nil, err
 	}
-	return k.primary, append(s.Nonce, s.Ciphertext...), nil
+	return id, append(s.Nonce, s.Ciphertext...), nil
 }
+
+// Has reports whether the keyring holds a key with this id.
+func (k *Keyring) Has(id string) bool { _, ok := k.keys[id]; return ok }
 
 func (k *Keyring) unwrap(stream, kekID string, wrapped []byte) ([]byte, error) {
 	kek, ok := k.keys[kekID]
@@ -191,33 +203,39 @@ func (ks *KeyStore) Follow(ctx context.Context) {
 					open = false
 					break
 				}
-				ks.cache.Remove(stream)
+				ks.Forget(stream)
 			}
 		}
 		stop()
 	}
 }
 
-// New makes a new random data key for stream. store queues storing it,
-// wrapped, on the batch of the transaction that appends the stream's first
-// event.
-func (ks *KeyStore) New(stream string) (dk []byte, store func(*pgx.Batch), err error) {
+// HasKey reports whether kmsKeyID names a key of the keyring.
+func (ks *KeyStore) HasKey(kmsKeyID string) bool { return ks.keyring.Has(kmsKeyID) }
+
+// New makes a new random data key named name, wrapped by the keyring key
+// kmsKeyID ("": the primary). store queues storing it on the batch of the
+// transaction that appends the event sealed with it.
+func (ks *KeyStore) New(name, kmsKeyID string) (dk []byte, store func(*pgx.Batch), err error) {
 	dk = make([]byte, 32)
 	if _, err := rand.Read(dk); err != nil {
 		return nil, nil, err
 	}
-	kekID, wrapped, err := ks.keyring.wrap(stream, dk)
+	if kmsKeyID == "" {
+		kmsKeyID = ks.keyring.primary
+	}
+	kekID, wrapped, err := ks.keyring.wrapWith(kmsKeyID, name, dk)
 	if err != nil {
 		return nil, nil, err
 	}
 	return dk, func(b *pgx.Batch) {
-		b.Queue(`INSERT INTO data_keys (stream_id, kek_id, wrapped_key) VALUES ($1, $2, $3)`, stream, kekID, wrapped)
+		b.Queue(`INSERT INTO data_keys (stream_id, kek_id, wrapped_key) VALUES ($1, $2, $3)`, name, kekID, wrapped)
 	}, nil
 }
 
 // Create makes a new random data key for stream and stores it wrapped, on q.
 func (ks *KeyStore) Create(ctx context.Context, q Querier, stream string) ([]byte, error) {
-	dk, store, err := ks.New(stream)
+	dk, store, err := ks.New(stream, "")
 	if err != nil {
 		return nil, err
 	}
@@ -271,9 +289,26 @@ func (ks *KeyStore) QueueDestroy(b *pgx.Batch, stream string) {
 		WHERE stream_id = $1 AND destroyed_at IS NULL) SELECT pg_notify($2, $1)`, stream, KeyDestroyedChannel)
 }
 
-// Forget drops a stream's key from this server's cache (after a destroy
-// committed, so that a read racing the commit cannot re-cache it).
-func (ks *KeyStore) Forget(stream string) { ks.cache.Remove(stream) }
+// QueueDestroyAll queues destroying every key named prefix or prefix/…
+// (all the keys of one resource's versions).
+func (ks *KeyStore) QueueDestroyAll(b *pgx.Batch, prefix string) {
+	ks.Forget(prefix)
+	b.Queue(`WITH gone AS (UPDATE data_keys SET kek_id = NULL, wrapped_key = NULL, destroyed_at = now()
+		WHERE (stream_id = $1 OR stream_id LIKE $1 || '/%') AND destroyed_at IS NULL) SELECT pg_notify($2, $1)`,
+		prefix, KeyDestroyedChannel)
+}
+
+// Forget drops the key named name, and every key named name/…, from this
+// server's cache (after a destroy committed, so that a read racing the
+// commit cannot re-cache it).
+func (ks *KeyStore) Forget(name string) {
+	ks.cache.Remove(name)
+	for _, k := range ks.cache.Keys() {
+		if strings.HasPrefix(k, name+"/") {
+			ks.cache.Remove(k)
+		}
+	}
+}
 
 // Rewrap re-wraps every live data key not wrapped by the primary key, so that
 // retired key-encryption keys can be removed from the keyring. It returns how

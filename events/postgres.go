@@ -88,6 +88,18 @@ func collect(rows pgx.Rows, err error) ([]Record, error) {
 	return out, rows.Err()
 }
 
+// ReadVersion implements Store: one lookup on the (stream, version) key.
+func (s *PostgresStore) ReadVersion(ctx context.Context, stream string, version int64) (Record, error) {
+	recs, err := collect(s.pool.Query(ctx, `SELECT `+recordColumns+` FROM event_log WHERE stream_id = $1 AND version = $2`, stream, version))
+	if err != nil {
+		return Record{}, err
+	}
+	if len(recs) == 0 {
+		return Record{}, ErrNotFound
+	}
+	return recs[0], nil
+}
+
 // ReadStream implements Store.
 func (s *PostgresStore) ReadStream(ctx context.Context, stream string) ([]Record, error) {
 	return collect(s.pool.Query(ctx, `SELECT `+recordColumns+` FROM event_log WHERE stream_id = $1 ORDER BY version`, stream))

@@ -13,6 +13,9 @@ const (
 	AnyVersion int64 = -1
 )
 
+// ErrNotFound means there is no such event.
+var ErrNotFound = errors.New("events: no such event")
+
 // ErrConflict means the stream's version was not the expected one: someone
 // else appended first. Reload, decide again, retry.
 var ErrConflict = errors.New("events: stream version conflict")
@@ -26,6 +29,8 @@ type Store interface {
 	Append(ctx context.Context, stream string, expected int64, evs ...Event) ([]Record, error)
 	// ReadStream returns the stream's events in version order (none if it does not exist).
 	ReadStream(ctx context.Context, stream string) ([]Record, error)
+	// ReadVersion returns the stream's event at version (ErrNotFound if none).
+	ReadVersion(ctx context.Context, stream string, version int64) (Record, error)
 	// ReadAll returns up to limit committed events after cursor, in commit order.
 	// Events still being committed are never skipped: they are returned by a later call.
 	ReadAll(ctx context.Context, after Cursor, limit int) ([]Record, error)

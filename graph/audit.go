@@ -27,23 +27,16 @@ func optional(s string) *string {
 	return &s
 }
 
-// secretView presents an aggregate (replayed from the log) like a read-model row.
+// secretView presents an aggregate (replayed from the log, or as a command
+// left it) like a read-model row.
 func secretView(s *commands.Secret) *projections.Secret {
-	return &projections.Secret{
-		SecretID: s.ID, Name: s.Name, SchemaID: optional(s.SchemaID), Provider: optional(s.Provider), Tags: nonNil(s.Tags),
-		ResourceGroup: string(s.Scope.Group), DomainID: s.Scope.DomainID, WorkspaceID: optional(s.Scope.WorkspaceID),
-		ProjectID: optional(s.Scope.ProjectID), ServiceAccountID: optional(s.ServiceAccountID),
-		TrustedSecretID: optional(s.TrustedSecretID), Version: s.DataVersion, CreatedBy: s.CreatedBy, UpdatedBy: s.UpdatedBy,
-		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
-	}
+	v := projections.SecretView(s)
+	return &v
 }
 
 func userSecretView(s *commands.UserSecret) *projections.UserSecret {
-	return &projections.UserSecret{
-		UserSecretID: s.ID, Name: s.Name, SchemaID: optional(s.SchemaID), Provider: optional(s.Provider), Tags: nonNil(s.Tags),
-		DomainID: s.DomainID, UserID: s.UserID, Version: s.DataVersion, CreatedBy: s.CreatedBy, UpdatedBy: s.UpdatedBy,
-		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
-	}
+	v := projections.UserSecretView(s)
+	return &v
 }
 
 func nonNil(m map[string]any) map[string]any {

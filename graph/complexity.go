@@ -85,8 +85,10 @@ func NewComplexity(lim projections.Limits) ComplexityRoot {
 		}
 		return 1 + child
 	}
-	c.Query.SecretData = func(child int, _ string) int { return costReveal + child }
-	c.Query.UserSecretData = func(child int, _ string) int { return costReveal + child }
+	c.Query.SecretData = func(child int, _ string, _ *int, _ *string) int { return costReveal + child }
+	c.Query.UserSecretData = func(child int, _ string, _ *int, _ *string) int { return costReveal + child }
+	c.Query.SecretVersions = func(child int, _ string, n *int, _ *string) int { return 1 + first(n)*child }
+	c.Query.UserSecretVersions = func(child int, _ string, n *int, _ *string) int { return 1 + first(n)*child }
 	c.Query.VerifyLog = func(child int) int { return costVerify + child }
 	return c
 }

@@ -35,6 +35,7 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Secret() SecretResolver
+	UserSecret() UserSecretResolver
 }
 
 type DirectiveRoot struct {
@@ -74,54 +75,90 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		CreateSecret         func(childComplexity int, input model.CreateSecretInput) int
-		CreateUserSecret     func(childComplexity int, input model.CreateUserSecretInput) int
-		DeleteSecret         func(childComplexity int, secretID string) int
-		DeleteUserSecret     func(childComplexity int, userSecretID string) int
-		UpdateSecret         func(childComplexity int, input model.UpdateSecretInput) int
-		UpdateSecretData     func(childComplexity int, input model.UpdateSecretDataInput) int
-		UpdateUserSecret     func(childComplexity int, input model.UpdateUserSecretInput) int
-		UpdateUserSecretData func(childComplexity int, input model.UpdateUserSecretDataInput) int
+		CreateSecret              func(childComplexity int, input model.CreateSecretInput) int
+		CreateUserSecret          func(childComplexity int, input model.CreateUserSecretInput) int
+		DeleteSecret              func(childComplexity int, secretID string, recoveryWindowDays *int, force *bool, expectedVersion *int) int
+		DeleteUserSecret          func(childComplexity int, userSecretID string, recoveryWindowDays *int, force *bool, expectedVersion *int) int
+		DestroySecretVersions     func(childComplexity int, secretID string, versions []int, expectedVersion *int) int
+		DestroyUserSecretVersions func(childComplexity int, userSecretID string, versions []int, expectedVersion *int) int
+		DisableSecret             func(childComplexity int, secretID string, expectedVersion *int) int
+		DisableUserSecret         func(childComplexity int, userSecretID string, expectedVersion *int) int
+		EnableSecret              func(childComplexity int, secretID string, expectedVersion *int) int
+		EnableUserSecret          func(childComplexity int, userSecretID string, expectedVersion *int) int
+		RestoreSecret             func(childComplexity int, secretID string) int
+		RestoreUserSecret         func(childComplexity int, userSecretID string) int
+		RollbackSecret            func(childComplexity int, secretID string, toVersion int, expectedVersion *int) int
+		RollbackUserSecret        func(childComplexity int, userSecretID string, toVersion int, expectedVersion *int) int
+		RotateSecret              func(childComplexity int, secretID string, expectedVersion *int) int
+		RotateUserSecret          func(childComplexity int, userSecretID string, expectedVersion *int) int
+		SetSecretStage            func(childComplexity int, secretID string, stage string, version *int, expectedVersion *int) int
+		SetUserSecretStage        func(childComplexity int, userSecretID string, stage string, version *int, expectedVersion *int) int
+		UpdateSecret              func(childComplexity int, input model.UpdateSecretInput) int
+		UpdateSecretData          func(childComplexity int, input model.UpdateSecretDataInput) int
+		UpdateUserSecret          func(childComplexity int, input model.UpdateUserSecretInput) int
+		UpdateUserSecretData      func(childComplexity int, input model.UpdateUserSecretDataInput) int
+	}
+
+	PendingDeletion struct {
+		DeletedAt           func(childComplexity int) int
+		DeletedBy           func(childComplexity int) int
+		Name                func(childComplexity int) int
+		ResourceID          func(childComplexity int) int
+		ResourceType        func(childComplexity int) int
+		ScheduledDeleteTime func(childComplexity int) int
 	}
 
 	Query struct {
-		AuditEvents       func(childComplexity int, filter *model.AuditFilter, first *int, after *string, newestFirst *bool) int
-		Secret            func(childComplexity int, secretID string, asOf *time.Time) int
-		SecretData        func(childComplexity int, secretID string) int
-		SecretHistory     func(childComplexity int, secretID string, first *int, after *string) int
-		SecretStat        func(childComplexity int, query map[string]any) int
-		Secrets           func(childComplexity int, query *model.QueryInput, secretID *string, name *string, schemaID *string, provider *string, workspaceID *string, projectID *string, serviceAccountID *string, trustedSecretID *string) int
-		UserSecret        func(childComplexity int, userSecretID string, asOf *time.Time) int
-		UserSecretData    func(childComplexity int, userSecretID string) int
-		UserSecretHistory func(childComplexity int, userSecretID string, first *int, after *string) int
-		UserSecretStat    func(childComplexity int, query map[string]any) int
-		UserSecrets       func(childComplexity int, query *model.QueryInput, userSecretID *string, name *string, schemaID *string, provider *string) int
-		VerifyLog         func(childComplexity int) int
+		AuditEvents        func(childComplexity int, filter *model.AuditFilter, first *int, after *string, newestFirst *bool) int
+		PendingDeletions   func(childComplexity int, resourceType *string) int
+		Secret             func(childComplexity int, secretID string, asOf *time.Time) int
+		SecretData         func(childComplexity int, secretID string, version *int, stage *string) int
+		SecretHistory      func(childComplexity int, secretID string, first *int, after *string) int
+		SecretStat         func(childComplexity int, query map[string]any) int
+		SecretVersions     func(childComplexity int, secretID string, first *int, after *string) int
+		Secrets            func(childComplexity int, query *model.QueryInput, secretID *string, name *string, schemaID *string, provider *string, workspaceID *string, projectID *string, serviceAccountID *string, trustedSecretID *string) int
+		UserSecret         func(childComplexity int, userSecretID string, asOf *time.Time) int
+		UserSecretData     func(childComplexity int, userSecretID string, version *int, stage *string) int
+		UserSecretHistory  func(childComplexity int, userSecretID string, first *int, after *string) int
+		UserSecretStat     func(childComplexity int, query map[string]any) int
+		UserSecretVersions func(childComplexity int, userSecretID string, first *int, after *string) int
+		UserSecrets        func(childComplexity int, query *model.QueryInput, userSecretID *string, name *string, schemaID *string, provider *string) int
+		VerifyLog          func(childComplexity int) int
 	}
 
 	Secret struct {
-		CreatedAt        func(childComplexity int) int
-		CreatedBy        func(childComplexity int) int
-		DomainID         func(childComplexity int) int
-		Name             func(childComplexity int) int
-		ProjectID        func(childComplexity int) int
-		Provider         func(childComplexity int) int
-		ResourceGroup    func(childComplexity int) int
-		SchemaID         func(childComplexity int) int
-		SecretID         func(childComplexity int) int
-		ServiceAccountID func(childComplexity int) int
-		Tags             func(childComplexity int) int
-		TrustedSecretID  func(childComplexity int) int
-		UpdatedAt        func(childComplexity int) int
-		UpdatedBy        func(childComplexity int) int
-		Version          func(childComplexity int) int
-		WorkspaceID      func(childComplexity int) int
+		AutoRotation        func(childComplexity int) int
+		CreatedAt           func(childComplexity int) int
+		CreatedBy           func(childComplexity int) int
+		Description         func(childComplexity int) int
+		DomainID            func(childComplexity int) int
+		KmsKeyID            func(childComplexity int) int
+		LastRotatedAt       func(childComplexity int) int
+		LastUsedAt          func(childComplexity int) int
+		MaxVersions         func(childComplexity int) int
+		Name                func(childComplexity int) int
+		NextRotationTime    func(childComplexity int) int
+		ProjectID           func(childComplexity int) int
+		Provider            func(childComplexity int) int
+		ResourceGroup       func(childComplexity int) int
+		RotationPeriodHours func(childComplexity int) int
+		SchemaID            func(childComplexity int) int
+		SecretID            func(childComplexity int) int
+		ServiceAccountID    func(childComplexity int) int
+		State               func(childComplexity int) int
+		Tags                func(childComplexity int) int
+		TrustedSecretID     func(childComplexity int) int
+		UpdatedAt           func(childComplexity int) int
+		UpdatedBy           func(childComplexity int) int
+		Version             func(childComplexity int) int
+		WorkspaceID         func(childComplexity int) int
 	}
 
 	SecretData struct {
 		Data           func(childComplexity int) int
 		EncryptOptions func(childComplexity int) int
 		Encrypted      func(childComplexity int) int
+		Version        func(childComplexity int) int
 	}
 
 	SecretList struct {
@@ -129,19 +166,42 @@ type ComplexityRoot struct {
 		TotalCount func(childComplexity int) int
 	}
 
+	SecretVersion struct {
+		CreatedAt      func(childComplexity int) int
+		CreatedBy      func(childComplexity int) int
+		Readable       func(childComplexity int) int
+		RolledBackFrom func(childComplexity int) int
+		Stages         func(childComplexity int) int
+		Version        func(childComplexity int) int
+	}
+
+	SecretVersionPage struct {
+		NextCursor func(childComplexity int) int
+		Results    func(childComplexity int) int
+	}
+
 	UserSecret struct {
-		CreatedAt    func(childComplexity int) int
-		CreatedBy    func(childComplexity int) int
-		DomainID     func(childComplexity int) int
-		Name         func(childComplexity int) int
-		Provider     func(childComplexity int) int
-		SchemaID     func(childComplexity int) int
-		Tags         func(childComplexity int) int
-		UpdatedAt    func(childComplexity int) int
-		UpdatedBy    func(childComplexity int) int
-		UserID       func(childComplexity int) int
-		UserSecretID func(childComplexity int) int
-		Version      func(childComplexity int) int
+		AutoRotation        func(childComplexity int) int
+		CreatedAt           func(childComplexity int) int
+		CreatedBy           func(childComplexity int) int
+		Description         func(childComplexity int) int
+		DomainID            func(childComplexity int) int
+		KmsKeyID            func(childComplexity int) int
+		LastRotatedAt       func(childComplexity int) int
+		LastUsedAt          func(childComplexity int) int
+		MaxVersions         func(childComplexity int) int
+		Name                func(childComplexity int) int
+		NextRotationTime    func(childComplexity int) int
+		Provider            func(childComplexity int) int
+		RotationPeriodHours func(childComplexity int) int
+		SchemaID            func(childComplexity int) int
+		State               func(childComplexity int) int
+		Tags                func(childComplexity int) int
+		UpdatedAt           func(childComplexity int) int
+		UpdatedBy           func(childComplexity int) int
+		UserID              func(childComplexity int) int
+		UserSecretID        func(childComplexity int) int
+		Version             func(childComplexity int) int
 	}
 
 	UserSecretList struct {
@@ -170,21 +230,38 @@ type MutationResolver interface {
 	CreateSecret(ctx context.Context, input model.CreateSecretInput) (*projections.Secret, error)
 	UpdateSecret(ctx context.Context, input model.UpdateSecretInput) (*projections.Secret, error)
 	UpdateSecretData(ctx context.Context, input model.UpdateSecretDataInput) (*projections.Secret, error)
-	DeleteSecret(ctx context.Context, secretID string) (bool, error)
+	DeleteSecret(ctx context.Context, secretID string, recoveryWindowDays *int, force *bool, expectedVersion *int) (bool, error)
+	RestoreSecret(ctx context.Context, secretID string) (*projections.Secret, error)
+	EnableSecret(ctx context.Context, secretID string, expectedVersion *int) (*projections.Secret, error)
+	DisableSecret(ctx context.Context, secretID string, expectedVersion *int) (*projections.Secret, error)
+	SetSecretStage(ctx context.Context, secretID string, stage string, version *int, expectedVersion *int) (*projections.Secret, error)
+	DestroySecretVersions(ctx context.Context, secretID string, versions []int, expectedVersion *int) (*projections.Secret, error)
+	RollbackSecret(ctx context.Context, secretID string, toVersion int, expectedVersion *int) (*projections.Secret, error)
+	RotateSecret(ctx context.Context, secretID string, expectedVersion *int) (*projections.Secret, error)
 	CreateUserSecret(ctx context.Context, input model.CreateUserSecretInput) (*projections.UserSecret, error)
 	UpdateUserSecret(ctx context.Context, input model.UpdateUserSecretInput) (*projections.UserSecret, error)
 	UpdateUserSecretData(ctx context.Context, input model.UpdateUserSecretDataInput) (*projections.UserSecret, error)
-	DeleteUserSecret(ctx context.Context, userSecretID string) (bool, error)
+	DeleteUserSecret(ctx context.Context, userSecretID string, recoveryWindowDays *int, force *bool, expectedVersion *int) (bool, error)
+	RestoreUserSecret(ctx context.Context, userSecretID string) (*projections.UserSecret, error)
+	EnableUserSecret(ctx context.Context, userSecretID string, expectedVersion *int) (*projections.UserSecret, error)
+	DisableUserSecret(ctx context.Context, userSecretID string, expectedVersion *int) (*projections.UserSecret, error)
+	SetUserSecretStage(ctx context.Context, userSecretID string, stage string, version *int, expectedVersion *int) (*projections.UserSecret, error)
+	DestroyUserSecretVersions(ctx context.Context, userSecretID string, versions []int, expectedVersion *int) (*projections.UserSecret, error)
+	RollbackUserSecret(ctx context.Context, userSecretID string, toVersion int, expectedVersion *int) (*projections.UserSecret, error)
+	RotateUserSecret(ctx context.Context, userSecretID string, expectedVersion *int) (*projections.UserSecret, error)
 }
 type QueryResolver interface {
 	Secret(ctx context.Context, secretID string, asOf *time.Time) (*projections.Secret, error)
 	Secrets(ctx context.Context, query *model.QueryInput, secretID *string, name *string, schemaID *string, provider *string, workspaceID *string, projectID *string, serviceAccountID *string, trustedSecretID *string) (*model.SecretList, error)
 	SecretStat(ctx context.Context, query map[string]any) (map[string]any, error)
-	SecretData(ctx context.Context, secretID string) (*model.SecretData, error)
+	SecretData(ctx context.Context, secretID string, version *int, stage *string) (*model.SecretData, error)
+	SecretVersions(ctx context.Context, secretID string, first *int, after *string) (*model.SecretVersionPage, error)
 	UserSecret(ctx context.Context, userSecretID string, asOf *time.Time) (*projections.UserSecret, error)
 	UserSecrets(ctx context.Context, query *model.QueryInput, userSecretID *string, name *string, schemaID *string, provider *string) (*model.UserSecretList, error)
 	UserSecretStat(ctx context.Context, query map[string]any) (map[string]any, error)
-	UserSecretData(ctx context.Context, userSecretID string) (*model.SecretData, error)
+	UserSecretData(ctx context.Context, userSecretID string, version *int, stage *string) (*model.SecretData, error)
+	UserSecretVersions(ctx context.Context, userSecretID string, first *int, after *string) (*model.SecretVersionPage, error)
+	PendingDeletions(ctx context.Context, resourceType *string) ([]*model.PendingDeletion, error)
 	SecretHistory(ctx context.Context, secretID string, first *int, after *string) (*model.AuditEventPage, error)
 	UserSecretHistory(ctx context.Context, userSecretID string, first *int, after *string) (*model.AuditEventPage, error)
 	AuditEvents(ctx context.Context, filter *model.AuditFilter, first *int, after *string, newestFirst *bool) (*model.AuditEventPage, error)
@@ -192,6 +269,15 @@ type QueryResolver interface {
 }
 type SecretResolver interface {
 	ResourceGroup(ctx context.Context, obj *projections.Secret) (model.ResourceGroup, error)
+
+	State(ctx context.Context, obj *projections.Secret) (model.ResourceState, error)
+
+	LastUsedAt(ctx context.Context, obj *projections.Secret) (*time.Time, error)
+}
+type UserSecretResolver interface {
+	State(ctx context.Context, obj *projections.UserSecret) (model.ResourceState, error)
+
+	LastUsedAt(ctx context.Context, obj *projections.UserSecret) (*time.Time, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -368,7 +454,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.DeleteSecret(childComplexity, args["secretId"].(string)), true
+		return e.ComplexityRoot.Mutation.DeleteSecret(childComplexity, args["secretId"].(string), args["recoveryWindowDays"].(*int), args["force"].(*bool), args["expectedVersion"].(*int)), true
 	case "Mutation.deleteUserSecret":
 		if e.ComplexityRoot.Mutation.DeleteUserSecret == nil {
 			break
@@ -379,7 +465,161 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.DeleteUserSecret(childComplexity, args["userSecretId"].(string)), true
+		return e.ComplexityRoot.Mutation.DeleteUserSecret(childComplexity, args["userSecretId"].(string), args["recoveryWindowDays"].(*int), args["force"].(*bool), args["expectedVersion"].(*int)), true
+	case "Mutation.destroySecretVersions":
+		if e.ComplexityRoot.Mutation.DestroySecretVersions == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_destroySecretVersions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DestroySecretVersions(childComplexity, args["secretId"].(string), args["versions"].([]int), args["expectedVersion"].(*int)), true
+	case "Mutation.destroyUserSecretVersions":
+		if e.ComplexityRoot.Mutation.DestroyUserSecretVersions == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_destroyUserSecretVersions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DestroyUserSecretVersions(childComplexity, args["userSecretId"].(string), args["versions"].([]int), args["expectedVersion"].(*int)), true
+	case "Mutation.disableSecret":
+		if e.ComplexityRoot.Mutation.DisableSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_disableSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DisableSecret(childComplexity, args["secretId"].(string), args["expectedVersion"].(*int)), true
+	case "Mutation.disableUserSecret":
+		if e.ComplexityRoot.Mutation.DisableUserSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_disableUserSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DisableUserSecret(childComplexity, args["userSecretId"].(string), args["expectedVersion"].(*int)), true
+	case "Mutation.enableSecret":
+		if e.ComplexityRoot.Mutation.EnableSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_enableSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.EnableSecret(childComplexity, args["secretId"].(string), args["expectedVersion"].(*int)), true
+	case "Mutation.enableUserSecret":
+		if e.ComplexityRoot.Mutation.EnableUserSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_enableUserSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.EnableUserSecret(childComplexity, args["userSecretId"].(string), args["expectedVersion"].(*int)), true
+	case "Mutation.restoreSecret":
+		if e.ComplexityRoot.Mutation.RestoreSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_restoreSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RestoreSecret(childComplexity, args["secretId"].(string)), true
+	case "Mutation.restoreUserSecret":
+		if e.ComplexityRoot.Mutation.RestoreUserSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_restoreUserSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RestoreUserSecret(childComplexity, args["userSecretId"].(string)), true
+	case "Mutation.rollbackSecret":
+		if e.ComplexityRoot.Mutation.RollbackSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rollbackSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RollbackSecret(childComplexity, args["secretId"].(string), args["toVersion"].(int), args["expectedVersion"].(*int)), true
+	case "Mutation.rollbackUserSecret":
+		if e.ComplexityRoot.Mutation.RollbackUserSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rollbackUserSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RollbackUserSecret(childComplexity, args["userSecretId"].(string), args["toVersion"].(int), args["expectedVersion"].(*int)), true
+	case "Mutation.rotateSecret":
+		if e.ComplexityRoot.Mutation.RotateSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rotateSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RotateSecret(childComplexity, args["secretId"].(string), args["expectedVersion"].(*int)), true
+	case "Mutation.rotateUserSecret":
+		if e.ComplexityRoot.Mutation.RotateUserSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rotateUserSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RotateUserSecret(childComplexity, args["userSecretId"].(string), args["expectedVersion"].(*int)), true
+	case "Mutation.setSecretStage":
+		if e.ComplexityRoot.Mutation.SetSecretStage == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setSecretStage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetSecretStage(childComplexity, args["secretId"].(string), args["stage"].(string), args["version"].(*int), args["expectedVersion"].(*int)), true
+	case "Mutation.setUserSecretStage":
+		if e.ComplexityRoot.Mutation.SetUserSecretStage == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setUserSecretStage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetUserSecretStage(childComplexity, args["userSecretId"].(string), args["stage"].(string), args["version"].(*int), args["expectedVersion"].(*int)), true
 	case "Mutation.updateSecret":
 		if e.ComplexityRoot.Mutation.UpdateSecret == nil {
 			break
@@ -425,6 +665,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Mutation.UpdateUserSecretData(childComplexity, args["input"].(model.UpdateUserSecretDataInput)), true
 
+	case "PendingDeletion.deletedAt":
+		if e.ComplexityRoot.PendingDeletion.DeletedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PendingDeletion.DeletedAt(childComplexity), true
+	case "PendingDeletion.deletedBy":
+		if e.ComplexityRoot.PendingDeletion.DeletedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PendingDeletion.DeletedBy(childComplexity), true
+	case "PendingDeletion.name":
+		if e.ComplexityRoot.PendingDeletion.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PendingDeletion.Name(childComplexity), true
+	case "PendingDeletion.resourceId":
+		if e.ComplexityRoot.PendingDeletion.ResourceID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PendingDeletion.ResourceID(childComplexity), true
+	case "PendingDeletion.resourceType":
+		if e.ComplexityRoot.PendingDeletion.ResourceType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PendingDeletion.ResourceType(childComplexity), true
+	case "PendingDeletion.scheduledDeleteTime":
+		if e.ComplexityRoot.PendingDeletion.ScheduledDeleteTime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PendingDeletion.ScheduledDeleteTime(childComplexity), true
+
 	case "Query.auditEvents":
 		if e.ComplexityRoot.Query.AuditEvents == nil {
 			break
@@ -437,6 +714,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.AuditEvents(childComplexity, args["filter"].(*model.AuditFilter), args["first"].(*int), args["after"].(*string), args["newestFirst"].(*bool)), true
 
+	case "Query.pendingDeletions":
+		if e.ComplexityRoot.Query.PendingDeletions == nil {
+			break
+		}
+
+		args, err := ec.field_Query_pendingDeletions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PendingDeletions(childComplexity, args["resourceType"].(*string)), true
 	case "Query.secret":
 		if e.ComplexityRoot.Query.Secret == nil {
 			break
@@ -458,7 +746,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.SecretData(childComplexity, args["secretId"].(string)), true
+		return e.ComplexityRoot.Query.SecretData(childComplexity, args["secretId"].(string), args["version"].(*int), args["stage"].(*string)), true
 	case "Query.secretHistory":
 		if e.ComplexityRoot.Query.SecretHistory == nil {
 			break
@@ -481,6 +769,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.SecretStat(childComplexity, args["query"].(map[string]any)), true
+	case "Query.secretVersions":
+		if e.ComplexityRoot.Query.SecretVersions == nil {
+			break
+		}
+
+		args, err := ec.field_Query_secretVersions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.SecretVersions(childComplexity, args["secretId"].(string), args["first"].(*int), args["after"].(*string)), true
 	case "Query.secrets":
 		if e.ComplexityRoot.Query.Secrets == nil {
 			break
@@ -513,7 +812,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.UserSecretData(childComplexity, args["userSecretId"].(string)), true
+		return e.ComplexityRoot.Query.UserSecretData(childComplexity, args["userSecretId"].(string), args["version"].(*int), args["stage"].(*string)), true
 	case "Query.userSecretHistory":
 		if e.ComplexityRoot.Query.UserSecretHistory == nil {
 			break
@@ -536,6 +835,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.UserSecretStat(childComplexity, args["query"].(map[string]any)), true
+	case "Query.userSecretVersions":
+		if e.ComplexityRoot.Query.UserSecretVersions == nil {
+			break
+		}
+
+		args, err := ec.field_Query_userSecretVersions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.UserSecretVersions(childComplexity, args["userSecretId"].(string), args["first"].(*int), args["after"].(*string)), true
 	case "Query.userSecrets":
 		if e.ComplexityRoot.Query.UserSecrets == nil {
 			break
@@ -554,6 +864,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.VerifyLog(childComplexity), true
 
+	case "Secret.autoRotation":
+		if e.ComplexityRoot.Secret.AutoRotation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Secret.AutoRotation(childComplexity), true
 	case "Secret.createdAt":
 		if e.ComplexityRoot.Secret.CreatedAt == nil {
 			break
@@ -566,18 +882,54 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Secret.CreatedBy(childComplexity), true
+	case "Secret.description":
+		if e.ComplexityRoot.Secret.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Secret.Description(childComplexity), true
 	case "Secret.domainId":
 		if e.ComplexityRoot.Secret.DomainID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Secret.DomainID(childComplexity), true
+	case "Secret.kmsKeyId":
+		if e.ComplexityRoot.Secret.KmsKeyID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Secret.KmsKeyID(childComplexity), true
+	case "Secret.lastRotatedAt":
+		if e.ComplexityRoot.Secret.LastRotatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Secret.LastRotatedAt(childComplexity), true
+	case "Secret.lastUsedAt":
+		if e.ComplexityRoot.Secret.LastUsedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Secret.LastUsedAt(childComplexity), true
+	case "Secret.maxVersions":
+		if e.ComplexityRoot.Secret.MaxVersions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Secret.MaxVersions(childComplexity), true
 	case "Secret.name":
 		if e.ComplexityRoot.Secret.Name == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Secret.Name(childComplexity), true
+	case "Secret.nextRotationTime":
+		if e.ComplexityRoot.Secret.NextRotationTime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Secret.NextRotationTime(childComplexity), true
 	case "Secret.projectId":
 		if e.ComplexityRoot.Secret.ProjectID == nil {
 			break
@@ -596,6 +948,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Secret.ResourceGroup(childComplexity), true
+	case "Secret.rotationPeriodHours":
+		if e.ComplexityRoot.Secret.RotationPeriodHours == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Secret.RotationPeriodHours(childComplexity), true
 	case "Secret.schemaId":
 		if e.ComplexityRoot.Secret.SchemaID == nil {
 			break
@@ -614,6 +972,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Secret.ServiceAccountID(childComplexity), true
+	case "Secret.state":
+		if e.ComplexityRoot.Secret.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Secret.State(childComplexity), true
 	case "Secret.tags":
 		if e.ComplexityRoot.Secret.Tags == nil {
 			break
@@ -669,6 +1033,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SecretData.Encrypted(childComplexity), true
+	case "SecretData.version":
+		if e.ComplexityRoot.SecretData.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SecretData.Version(childComplexity), true
 
 	case "SecretList.results":
 		if e.ComplexityRoot.SecretList.Results == nil {
@@ -683,6 +1053,62 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SecretList.TotalCount(childComplexity), true
 
+	case "SecretVersion.createdAt":
+		if e.ComplexityRoot.SecretVersion.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SecretVersion.CreatedAt(childComplexity), true
+	case "SecretVersion.createdBy":
+		if e.ComplexityRoot.SecretVersion.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SecretVersion.CreatedBy(childComplexity), true
+	case "SecretVersion.readable":
+		if e.ComplexityRoot.SecretVersion.Readable == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SecretVersion.Readable(childComplexity), true
+	case "SecretVersion.rolledBackFrom":
+		if e.ComplexityRoot.SecretVersion.RolledBackFrom == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SecretVersion.RolledBackFrom(childComplexity), true
+	case "SecretVersion.stages":
+		if e.ComplexityRoot.SecretVersion.Stages == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SecretVersion.Stages(childComplexity), true
+	case "SecretVersion.version":
+		if e.ComplexityRoot.SecretVersion.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SecretVersion.Version(childComplexity), true
+
+	case "SecretVersionPage.nextCursor":
+		if e.ComplexityRoot.SecretVersionPage.NextCursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SecretVersionPage.NextCursor(childComplexity), true
+	case "SecretVersionPage.results":
+		if e.ComplexityRoot.SecretVersionPage.Results == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SecretVersionPage.Results(childComplexity), true
+
+	case "UserSecret.autoRotation":
+		if e.ComplexityRoot.UserSecret.AutoRotation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserSecret.AutoRotation(childComplexity), true
 	case "UserSecret.createdAt":
 		if e.ComplexityRoot.UserSecret.CreatedAt == nil {
 			break
@@ -695,30 +1121,78 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.UserSecret.CreatedBy(childComplexity), true
+	case "UserSecret.description":
+		if e.ComplexityRoot.UserSecret.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserSecret.Description(childComplexity), true
 	case "UserSecret.domainId":
 		if e.ComplexityRoot.UserSecret.DomainID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.UserSecret.DomainID(childComplexity), true
+	case "UserSecret.kmsKeyId":
+		if e.ComplexityRoot.UserSecret.KmsKeyID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserSecret.KmsKeyID(childComplexity), true
+	case "UserSecret.lastRotatedAt":
+		if e.ComplexityRoot.UserSecret.LastRotatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserSecret.LastRotatedAt(childComplexity), true
+	case "UserSecret.lastUsedAt":
+		if e.ComplexityRoot.UserSecret.LastUsedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserSecret.LastUsedAt(childComplexity), true
+	case "UserSecret.maxVersions":
+		if e.ComplexityRoot.UserSecret.MaxVersions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserSecret.MaxVersions(childComplexity), true
 	case "UserSecret.name":
 		if e.ComplexityRoot.UserSecret.Name == nil {
 			break
 		}
 
 		return e.ComplexityRoot.UserSecret.Name(childComplexity), true
+	case "UserSecret.nextRotationTime":
+		if e.ComplexityRoot.UserSecret.NextRotationTime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserSecret.NextRotationTime(childComplexity), true
 	case "UserSecret.provider":
 		if e.ComplexityRoot.UserSecret.Provider == nil {
 			break
 		}
 
 		return e.ComplexityRoot.UserSecret.Provider(childComplexity), true
+	case "UserSecret.rotationPeriodHours":
+		if e.ComplexityRoot.UserSecret.RotationPeriodHours == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserSecret.RotationPeriodHours(childComplexity), true
 	case "UserSecret.schemaId":
 		if e.ComplexityRoot.UserSecret.SchemaID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.UserSecret.SchemaID(childComplexity), true
+	case "UserSecret.state":
+		if e.ComplexityRoot.UserSecret.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserSecret.State(childComplexity), true
 	case "UserSecret.tags":
 		if e.ComplexityRoot.UserSecret.Tags == nil {
 			break
@@ -904,6 +1378,12 @@ enum ResourceGroup {
   PROJECT
 }
 
+enum ResourceState {
+  ENABLED
+  DISABLED
+  PENDING_DELETE
+}
+
 type Secret {
   secretId: ID!
   name: String!
@@ -916,7 +1396,24 @@ type Secret {
   projectId: String
   serviceAccountId: String
   trustedSecretId: String
-  "Data version: 1 after create, +1 for each updateSecretData."
+  "ENABLED, DISABLED (values cannot be read) or PENDING_DELETE (only restore and a forced delete apply)."
+  state: ResourceState!
+  "At most 2,048 characters."
+  description: String
+  "The keyring key that wraps this resource's data keys (null: the keyring's primary)."
+  kmsKeyId: String
+  "Readable versions kept: older versions without a stage are destroyed (null: the server's default)."
+  maxVersions: Int
+  autoRotation: Boolean!
+  "4 to 8,760 hours."
+  rotationPeriodHours: Int
+  "When the next RotationDue event comes (autoRotation)."
+  nextRotationTime: Time
+  "The last value change."
+  lastRotatedAt: Time
+  "The last value read. Applied asynchronously: it may lag reads by a moment."
+  lastUsedAt: Time
+  "Data version: 1 after create, +1 for each new value (update, rollback, rotation)."
   version: Int!
   createdBy: String!
   updatedBy: String!
@@ -932,6 +1429,23 @@ type UserSecret {
   tags: Map!
   domainId: String!
   userId: String!
+  "ENABLED, DISABLED (values cannot be read) or PENDING_DELETE (only restore and a forced delete apply)."
+  state: ResourceState!
+  "At most 2,048 characters."
+  description: String
+  "The keyring key that wraps this resource's data keys (null: the keyring's primary)."
+  kmsKeyId: String
+  "Readable versions kept: older versions without a stage are destroyed (null: the server's default)."
+  maxVersions: Int
+  autoRotation: Boolean!
+  "4 to 8,760 hours."
+  rotationPeriodHours: Int
+  "When the next RotationDue event comes (autoRotation)."
+  nextRotationTime: Time
+  "The last value change."
+  lastRotatedAt: Time
+  "The last value read. Applied asynchronously: it may lag reads by a moment."
+  lastUsedAt: Time
   version: Int!
   createdBy: String!
   updatedBy: String!
@@ -943,6 +1457,38 @@ type SecretData {
   encrypted: Boolean!
   encryptOptions: Map!
   data: Map!
+  "The version read."
+  version: Int!
+}
+
+"One version of a value. Its value is readable until its key is destroyed."
+type SecretVersion {
+  version: Int!
+  "SYSCURRENT (the newest), SYSPREVIOUS (the one before) and custom stages."
+  stages: [String!]!
+  createdAt: Time!
+  createdBy: String!
+  readable: Boolean!
+  "The version whose value a rollback copied."
+  rolledBackFrom: Int
+}
+
+type SecretVersionPage {
+  "Newest first."
+  results: [SecretVersion!]!
+  "Pass as after to get the next page; null on the last page."
+  nextCursor: String
+}
+
+"A resource scheduled for deletion: restore it before scheduledDeleteTime."
+type PendingDeletion {
+  resourceId: ID!
+  "Secret or UserSecret."
+  resourceType: String!
+  name: String!
+  scheduledDeleteTime: Time!
+  deletedAt: Time!
+  deletedBy: String!
 }
 
 type SecretList {
@@ -1066,14 +1612,25 @@ type Query {
   fields, 2 unwinds and 1000 result rows (more is RESOURCE_EXHAUSTED: add a limit stage or a page).
   """
   secretStat(query: Map!): Map!
-  "SYSTEM role only."
-  secretData(secretId: ID!): SecretData!
+  """
+  SYSTEM role only. Reads version, or the version carrying stage, or SYSCURRENT; each read is
+  audited with the version read. A disabled secret's values are FAILED_PRECONDITION.
+  """
+  secretData(secretId: ID!, version: Int, stage: String): SecretData!
+  "Every version, newest first, with its stages and whether its value is still readable."
+  secretVersions(secretId: ID!, first: Int, after: String): SecretVersionPage!
 
   userSecret(userSecretId: ID!, asOf: Time): UserSecret!
   userSecrets(query: QueryInput, userSecretId: ID, name: String, schemaId: String, provider: String): UserSecretList!
   userSecretStat(query: Map!): Map!
-  "SYSTEM role only."
-  userSecretData(userSecretId: ID!): SecretData!
+  "SYSTEM role only; as secretData."
+  userSecretData(userSecretId: ID!, version: Int, stage: String): SecretData!
+  userSecretVersions(userSecretId: ID!, first: Int, after: String): SecretVersionPage!
+  """
+  The recycle bin: secrets and user secrets of the caller's scope scheduled for deletion
+  (hidden from every other query until restored). resourceType: Secret or UserSecret.
+  """
+  pendingDeletions(resourceType: String): [PendingDeletion!]!
 
   "Every event of a secret, changes and value reads, oldest first. Survives deletion."
   secretHistory(secretId: ID!, first: Int, after: String): AuditEventPage!
@@ -1099,19 +1656,33 @@ input CreateSecretInput {
   projectId: String
   serviceAccountId: String
   trustedSecretId: String
+  description: String
+  "A key id of the server's keyring (unknown: INVALID_ARGUMENT)."
+  kmsKeyId: String
+  "1 to 1000."
+  maxVersions: Int
+  autoRotation: Boolean
+  rotationPeriodHours: Int
 }
 
+"expectedVersion (here and on every mutation of an existing resource): the data version the client last saw; another is CONFLICT at once."
 input UpdateSecretInput {
   secretId: ID!
   name: String
   tags: Map
   projectId: String
+  description: String
+  maxVersions: Int
+  autoRotation: Boolean
+  rotationPeriodHours: Int
+  expectedVersion: Int
 }
 
 input UpdateSecretDataInput {
   secretId: ID!
   data: Map!
   schemaId: String
+  expectedVersion: Int
 }
 
 input CreateUserSecretInput {
@@ -1119,29 +1690,64 @@ input CreateUserSecretInput {
   data: Map!
   schemaId: String
   tags: Map
+  description: String
+  kmsKeyId: String
+  maxVersions: Int
+  autoRotation: Boolean
+  rotationPeriodHours: Int
 }
 
 input UpdateUserSecretInput {
   userSecretId: ID!
   name: String
   tags: Map
+  description: String
+  maxVersions: Int
+  autoRotation: Boolean
+  rotationPeriodHours: Int
+  expectedVersion: Int
 }
 
 input UpdateUserSecretDataInput {
   userSecretId: ID!
   data: Map!
   schemaId: String
+  expectedVersion: Int
 }
 
 type Mutation {
   createSecret(input: CreateSecretInput!): Secret!
   updateSecret(input: UpdateSecretInput!): Secret!
   updateSecretData(input: UpdateSecretDataInput!): Secret!
-  deleteSecret(secretId: ID!): Boolean!
+  """
+  By default the secret is scheduled for deletion after recoveryWindowDays (7 to 30; the server's
+  default when omitted) and restoreSecret brings it back until then; force deletes it now. Either
+  way the final deletion destroys every version's key.
+  """
+  deleteSecret(secretId: ID!, recoveryWindowDays: Int, force: Boolean, expectedVersion: Int): Boolean!
+  restoreSecret(secretId: ID!): Secret!
+  enableSecret(secretId: ID!, expectedVersion: Int): Secret!
+  "Values cannot be read (FAILED_PRECONDITION) until enabled again; metadata stays visible."
+  disableSecret(secretId: ID!, expectedVersion: Int): Secret!
+  "Attaches a custom stage (^[a-zA-Z0-9_-]{1,64}$, at most 12) to version; it leaves the version it was on. No version: detaches it."
+  setSecretStage(secretId: ID!, stage: String!, version: Int, expectedVersion: Int): Secret!
+  "Destroys the keys of versions (not SYSCURRENT): their values are gone, the others stay."
+  destroySecretVersions(secretId: ID!, versions: [Int!]!, expectedVersion: Int): Secret!
+  "A new version whose value is toVersion's (refused for a destroyed version)."
+  rollbackSecret(secretId: ID!, toVersion: Int!, expectedVersion: Int): Secret!
+  "A new version with the fields the schema generates (api_token, basic_auth) generated; other schemas: FAILED_PRECONDITION."
+  rotateSecret(secretId: ID!, expectedVersion: Int): Secret!
   createUserSecret(input: CreateUserSecretInput!): UserSecret!
   updateUserSecret(input: UpdateUserSecretInput!): UserSecret!
   updateUserSecretData(input: UpdateUserSecretDataInput!): UserSecret!
-  deleteUserSecret(userSecretId: ID!): Boolean!
+  deleteUserSecret(userSecretId: ID!, recoveryWindowDays: Int, force: Boolean, expectedVersion: Int): Boolean!
+  restoreUserSecret(userSecretId: ID!): UserSecret!
+  enableUserSecret(userSecretId: ID!, expectedVersion: Int): UserSecret!
+  disableUserSecret(userSecretId: ID!, expectedVersion: Int): UserSecret!
+  setUserSecretStage(userSecretId: ID!, stage: String!, version: Int, expectedVersion: Int): UserSecret!
+  destroyUserSecretVersions(userSecretId: ID!, versions: [Int!]!, expectedVersion: Int): UserSecret!
+  rollbackUserSecret(userSecretId: ID!, toVersion: Int!, expectedVersion: Int): UserSecret!
+  rotateUserSecret(userSecretId: ID!, expectedVersion: Int): UserSecret!
 }
 `, BuiltIn: false},
 }
@@ -1215,6 +1821,24 @@ func (ec *executionContext) childFields_FieldChange(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type FieldChange", field.Name)
 }
 
+func (ec *executionContext) childFields_PendingDeletion(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "resourceId":
+		return ec.fieldContext_PendingDeletion_resourceId(ctx, field)
+	case "resourceType":
+		return ec.fieldContext_PendingDeletion_resourceType(ctx, field)
+	case "name":
+		return ec.fieldContext_PendingDeletion_name(ctx, field)
+	case "scheduledDeleteTime":
+		return ec.fieldContext_PendingDeletion_scheduledDeleteTime(ctx, field)
+	case "deletedAt":
+		return ec.fieldContext_PendingDeletion_deletedAt(ctx, field)
+	case "deletedBy":
+		return ec.fieldContext_PendingDeletion_deletedBy(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PendingDeletion", field.Name)
+}
+
 func (ec *executionContext) childFields_Secret(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "secretId":
@@ -1239,6 +1863,24 @@ func (ec *executionContext) childFields_Secret(ctx context.Context, field graphq
 		return ec.fieldContext_Secret_serviceAccountId(ctx, field)
 	case "trustedSecretId":
 		return ec.fieldContext_Secret_trustedSecretId(ctx, field)
+	case "state":
+		return ec.fieldContext_Secret_state(ctx, field)
+	case "description":
+		return ec.fieldContext_Secret_description(ctx, field)
+	case "kmsKeyId":
+		return ec.fieldContext_Secret_kmsKeyId(ctx, field)
+	case "maxVersions":
+		return ec.fieldContext_Secret_maxVersions(ctx, field)
+	case "autoRotation":
+		return ec.fieldContext_Secret_autoRotation(ctx, field)
+	case "rotationPeriodHours":
+		return ec.fieldContext_Secret_rotationPeriodHours(ctx, field)
+	case "nextRotationTime":
+		return ec.fieldContext_Secret_nextRotationTime(ctx, field)
+	case "lastRotatedAt":
+		return ec.fieldContext_Secret_lastRotatedAt(ctx, field)
+	case "lastUsedAt":
+		return ec.fieldContext_Secret_lastUsedAt(ctx, field)
 	case "version":
 		return ec.fieldContext_Secret_version(ctx, field)
 	case "createdBy":
@@ -1261,6 +1903,8 @@ func (ec *executionContext) childFields_SecretData(ctx context.Context, field gr
 		return ec.fieldContext_SecretData_encryptOptions(ctx, field)
 	case "data":
 		return ec.fieldContext_SecretData_data(ctx, field)
+	case "version":
+		return ec.fieldContext_SecretData_version(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SecretData", field.Name)
 }
@@ -1273,6 +1917,34 @@ func (ec *executionContext) childFields_SecretList(ctx context.Context, field gr
 		return ec.fieldContext_SecretList_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SecretList", field.Name)
+}
+
+func (ec *executionContext) childFields_SecretVersion(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "version":
+		return ec.fieldContext_SecretVersion_version(ctx, field)
+	case "stages":
+		return ec.fieldContext_SecretVersion_stages(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_SecretVersion_createdAt(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_SecretVersion_createdBy(ctx, field)
+	case "readable":
+		return ec.fieldContext_SecretVersion_readable(ctx, field)
+	case "rolledBackFrom":
+		return ec.fieldContext_SecretVersion_rolledBackFrom(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SecretVersion", field.Name)
+}
+
+func (ec *executionContext) childFields_SecretVersionPage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "results":
+		return ec.fieldContext_SecretVersionPage_results(ctx, field)
+	case "nextCursor":
+		return ec.fieldContext_SecretVersionPage_nextCursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SecretVersionPage", field.Name)
 }
 
 func (ec *executionContext) childFields_UserSecret(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1291,6 +1963,24 @@ func (ec *executionContext) childFields_UserSecret(ctx context.Context, field gr
 		return ec.fieldContext_UserSecret_domainId(ctx, field)
 	case "userId":
 		return ec.fieldContext_UserSecret_userId(ctx, field)
+	case "state":
+		return ec.fieldContext_UserSecret_state(ctx, field)
+	case "description":
+		return ec.fieldContext_UserSecret_description(ctx, field)
+	case "kmsKeyId":
+		return ec.fieldContext_UserSecret_kmsKeyId(ctx, field)
+	case "maxVersions":
+		return ec.fieldContext_UserSecret_maxVersions(ctx, field)
+	case "autoRotation":
+		return ec.fieldContext_UserSecret_autoRotation(ctx, field)
+	case "rotationPeriodHours":
+		return ec.fieldContext_UserSecret_rotationPeriodHours(ctx, field)
+	case "nextRotationTime":
+		return ec.fieldContext_UserSecret_nextRotationTime(ctx, field)
+	case "lastRotatedAt":
+		return ec.fieldContext_UserSecret_lastRotatedAt(ctx, field)
+	case "lastUsedAt":
+		return ec.fieldContext_UserSecret_lastUsedAt(ctx, field)
 	case "version":
 		return ec.fieldContext_UserSecret_version(ctx, field)
 	case "createdBy":
@@ -1484,6 +2174,30 @@ func (ec *executionContext) field_Mutation_deleteSecret_args(ctx context.Context
 		return nil, err
 	}
 	args["secretId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "recoveryWindowDays",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["recoveryWindowDays"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "force",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["force"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg3
 	return args, nil
 }
 
@@ -1498,6 +2212,386 @@ func (ec *executionContext) field_Mutation_deleteUserSecret_args(ctx context.Con
 		return nil, err
 	}
 	args["userSecretId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "recoveryWindowDays",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["recoveryWindowDays"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "force",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["force"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_destroySecretVersions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "secretId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["secretId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "versions",
+		func(ctx context.Context, v any) ([]int, error) {
+			return ec.unmarshalNInt2ᚕintᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["versions"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_destroyUserSecretVersions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userSecretId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userSecretId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "versions",
+		func(ctx context.Context, v any) ([]int, error) {
+			return ec.unmarshalNInt2ᚕintᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["versions"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_disableSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "secretId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["secretId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_disableUserSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userSecretId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userSecretId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_enableSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "secretId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["secretId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_enableUserSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userSecretId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userSecretId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_restoreSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "secretId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["secretId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_restoreUserSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userSecretId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userSecretId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_rollbackSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "secretId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["secretId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "toVersion",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["toVersion"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_rollbackUserSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userSecretId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userSecretId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "toVersion",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["toVersion"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_rotateSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "secretId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["secretId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_rotateUserSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userSecretId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userSecretId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setSecretStage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "secretId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["secretId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "stage",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["stage"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "version",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["version"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setUserSecretStage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userSecretId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userSecretId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "stage",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["stage"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "version",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["version"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg3
 	return args, nil
 }
 
@@ -1609,6 +2703,20 @@ func (ec *executionContext) field_Query_auditEvents_args(ctx context.Context, ra
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_pendingDeletions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "resourceType",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["resourceType"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_secretData_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1620,6 +2728,22 @@ func (ec *executionContext) field_Query_secretData_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["secretId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "version",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["version"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "stage",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["stage"] = arg2
 	return args, nil
 }
 
@@ -1664,6 +2788,36 @@ func (ec *executionContext) field_Query_secretStat_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["query"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_secretVersions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "secretId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["secretId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
 	return args, nil
 }
 
@@ -1778,6 +2932,22 @@ func (ec *executionContext) field_Query_userSecretData_args(ctx context.Context,
 		return nil, err
 	}
 	args["userSecretId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "version",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["version"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "stage",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["stage"] = arg2
 	return args, nil
 }
 
@@ -1822,6 +2992,36 @@ func (ec *executionContext) field_Query_userSecretStat_args(ctx context.Context,
 		return nil, err
 	}
 	args["query"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_userSecretVersions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userSecretId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userSecretId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
 	return args, nil
 }
 
@@ -2582,7 +3782,7 @@ func (ec *executionContext) _Mutation_deleteSecret(ctx context.Context, field gr
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().DeleteSecret(ctx, fc.Args["secretId"].(string))
+			return ec.Resolvers.Mutation().DeleteSecret(ctx, fc.Args["secretId"].(string), fc.Args["recoveryWindowDays"].(*int), fc.Args["force"].(*bool), fc.Args["expectedVersion"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
@@ -2610,6 +3810,314 @@ func (ec *executionContext) fieldContext_Mutation_deleteSecret(ctx context.Conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_deleteSecret_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_restoreSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_restoreSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RestoreSecret(ctx, fc.Args["secretId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.Secret) graphql.Marshaler {
+			return ec.marshalNSecret2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐSecret(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_restoreSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Secret(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_restoreSecret_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_enableSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_enableSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().EnableSecret(ctx, fc.Args["secretId"].(string), fc.Args["expectedVersion"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.Secret) graphql.Marshaler {
+			return ec.marshalNSecret2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐSecret(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_enableSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Secret(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_enableSecret_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_disableSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_disableSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DisableSecret(ctx, fc.Args["secretId"].(string), fc.Args["expectedVersion"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.Secret) graphql.Marshaler {
+			return ec.marshalNSecret2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐSecret(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_disableSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Secret(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_disableSecret_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setSecretStage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setSecretStage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetSecretStage(ctx, fc.Args["secretId"].(string), fc.Args["stage"].(string), fc.Args["version"].(*int), fc.Args["expectedVersion"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.Secret) graphql.Marshaler {
+			return ec.marshalNSecret2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐSecret(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setSecretStage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Secret(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setSecretStage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_destroySecretVersions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_destroySecretVersions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DestroySecretVersions(ctx, fc.Args["secretId"].(string), fc.Args["versions"].([]int), fc.Args["expectedVersion"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.Secret) graphql.Marshaler {
+			return ec.marshalNSecret2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐSecret(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_destroySecretVersions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Secret(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_destroySecretVersions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rollbackSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rollbackSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RollbackSecret(ctx, fc.Args["secretId"].(string), fc.Args["toVersion"].(int), fc.Args["expectedVersion"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.Secret) graphql.Marshaler {
+			return ec.marshalNSecret2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐSecret(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rollbackSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Secret(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rollbackSecret_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rotateSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rotateSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RotateSecret(ctx, fc.Args["secretId"].(string), fc.Args["expectedVersion"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.Secret) graphql.Marshaler {
+			return ec.marshalNSecret2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐSecret(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rotateSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Secret(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rotateSecret_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -2758,7 +4266,7 @@ func (ec *executionContext) _Mutation_deleteUserSecret(ctx context.Context, fiel
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().DeleteUserSecret(ctx, fc.Args["userSecretId"].(string))
+			return ec.Resolvers.Mutation().DeleteUserSecret(ctx, fc.Args["userSecretId"].(string), fc.Args["recoveryWindowDays"].(*int), fc.Args["force"].(*bool), fc.Args["expectedVersion"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
@@ -2790,6 +4298,452 @@ func (ec *executionContext) fieldContext_Mutation_deleteUserSecret(ctx context.C
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_restoreUserSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_restoreUserSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RestoreUserSecret(ctx, fc.Args["userSecretId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.UserSecret) graphql.Marshaler {
+			return ec.marshalNUserSecret2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐUserSecret(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_restoreUserSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserSecret(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_restoreUserSecret_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_enableUserSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_enableUserSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().EnableUserSecret(ctx, fc.Args["userSecretId"].(string), fc.Args["expectedVersion"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.UserSecret) graphql.Marshaler {
+			return ec.marshalNUserSecret2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐUserSecret(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_enableUserSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserSecret(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_enableUserSecret_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_disableUserSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_disableUserSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DisableUserSecret(ctx, fc.Args["userSecretId"].(string), fc.Args["expectedVersion"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.UserSecret) graphql.Marshaler {
+			return ec.marshalNUserSecret2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐUserSecret(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_disableUserSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserSecret(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_disableUserSecret_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setUserSecretStage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setUserSecretStage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetUserSecretStage(ctx, fc.Args["userSecretId"].(string), fc.Args["stage"].(string), fc.Args["version"].(*int), fc.Args["expectedVersion"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.UserSecret) graphql.Marshaler {
+			return ec.marshalNUserSecret2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐUserSecret(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setUserSecretStage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserSecret(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setUserSecretStage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_destroyUserSecretVersions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_destroyUserSecretVersions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DestroyUserSecretVersions(ctx, fc.Args["userSecretId"].(string), fc.Args["versions"].([]int), fc.Args["expectedVersion"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.UserSecret) graphql.Marshaler {
+			return ec.marshalNUserSecret2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐUserSecret(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_destroyUserSecretVersions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserSecret(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_destroyUserSecretVersions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rollbackUserSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rollbackUserSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RollbackUserSecret(ctx, fc.Args["userSecretId"].(string), fc.Args["toVersion"].(int), fc.Args["expectedVersion"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.UserSecret) graphql.Marshaler {
+			return ec.marshalNUserSecret2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐUserSecret(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rollbackUserSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserSecret(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rollbackUserSecret_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rotateUserSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rotateUserSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RotateUserSecret(ctx, fc.Args["userSecretId"].(string), fc.Args["expectedVersion"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.UserSecret) graphql.Marshaler {
+			return ec.marshalNUserSecret2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐUserSecret(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rotateUserSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserSecret(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rotateUserSecret_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PendingDeletion_resourceId(ctx context.Context, field graphql.CollectedField, obj *model.PendingDeletion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PendingDeletion_resourceId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResourceID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PendingDeletion_resourceId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PendingDeletion", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _PendingDeletion_resourceType(ctx context.Context, field graphql.CollectedField, obj *model.PendingDeletion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PendingDeletion_resourceType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResourceType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PendingDeletion_resourceType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PendingDeletion", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PendingDeletion_name(ctx context.Context, field graphql.CollectedField, obj *model.PendingDeletion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PendingDeletion_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PendingDeletion_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PendingDeletion", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PendingDeletion_scheduledDeleteTime(ctx context.Context, field graphql.CollectedField, obj *model.PendingDeletion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PendingDeletion_scheduledDeleteTime(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScheduledDeleteTime, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PendingDeletion_scheduledDeleteTime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PendingDeletion", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _PendingDeletion_deletedAt(ctx context.Context, field graphql.CollectedField, obj *model.PendingDeletion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PendingDeletion_deletedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PendingDeletion_deletedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PendingDeletion", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _PendingDeletion_deletedBy(ctx context.Context, field graphql.CollectedField, obj *model.PendingDeletion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PendingDeletion_deletedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PendingDeletion_deletedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PendingDeletion", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _Query_secret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -2934,7 +4888,7 @@ func (ec *executionContext) _Query_secretData(ctx context.Context, field graphql
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().SecretData(ctx, fc.Args["secretId"].(string))
+			return ec.Resolvers.Query().SecretData(ctx, fc.Args["secretId"].(string), fc.Args["version"].(*int), fc.Args["stage"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.SecretData) graphql.Marshaler {
@@ -2962,6 +4916,50 @@ func (ec *executionContext) fieldContext_Query_secretData(ctx context.Context, f
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_secretData_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_secretVersions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_secretVersions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().SecretVersions(ctx, fc.Args["secretId"].(string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SecretVersionPage) graphql.Marshaler {
+			return ec.marshalNSecretVersionPage2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐSecretVersionPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_secretVersions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SecretVersionPage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_secretVersions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -3110,7 +5108,7 @@ func (ec *executionContext) _Query_userSecretData(ctx context.Context, field gra
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().UserSecretData(ctx, fc.Args["userSecretId"].(string))
+			return ec.Resolvers.Query().UserSecretData(ctx, fc.Args["userSecretId"].(string), fc.Args["version"].(*int), fc.Args["stage"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.SecretData) graphql.Marshaler {
@@ -3138,6 +5136,94 @@ func (ec *executionContext) fieldContext_Query_userSecretData(ctx context.Contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_userSecretData_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_userSecretVersions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_userSecretVersions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().UserSecretVersions(ctx, fc.Args["userSecretId"].(string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SecretVersionPage) graphql.Marshaler {
+			return ec.marshalNSecretVersionPage2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐSecretVersionPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_userSecretVersions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SecretVersionPage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_userSecretVersions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_pendingDeletions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_pendingDeletions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PendingDeletions(ctx, fc.Args["resourceType"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PendingDeletion) graphql.Marshaler {
+			return ec.marshalNPendingDeletion2ᚕᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐPendingDeletionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_pendingDeletions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PendingDeletion(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_pendingDeletions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -3637,6 +5723,213 @@ func (ec *executionContext) fieldContext_Secret_trustedSecretId(_ context.Contex
 	return graphql.NewScalarFieldContext("Secret", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _Secret_state(ctx context.Context, field graphql.CollectedField, obj *projections.Secret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Secret_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Secret().State(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ResourceState) graphql.Marshaler {
+			return ec.marshalNResourceState2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Secret_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Secret", field, true, true, errors.New("field of type ResourceState does not have child fields"))
+}
+
+func (ec *executionContext) _Secret_description(ctx context.Context, field graphql.CollectedField, obj *projections.Secret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Secret_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Secret_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Secret", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Secret_kmsKeyId(ctx context.Context, field graphql.CollectedField, obj *projections.Secret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Secret_kmsKeyId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.KmsKeyID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Secret_kmsKeyId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Secret", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Secret_maxVersions(ctx context.Context, field graphql.CollectedField, obj *projections.Secret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Secret_maxVersions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxVersions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Secret_maxVersions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Secret", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Secret_autoRotation(ctx context.Context, field graphql.CollectedField, obj *projections.Secret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Secret_autoRotation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AutoRotation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Secret_autoRotation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Secret", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _Secret_rotationPeriodHours(ctx context.Context, field graphql.CollectedField, obj *projections.Secret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Secret_rotationPeriodHours(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RotationPeriodHours, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Secret_rotationPeriodHours(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Secret", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Secret_nextRotationTime(ctx context.Context, field graphql.CollectedField, obj *projections.Secret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Secret_nextRotationTime(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextRotationTime, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Secret_nextRotationTime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Secret", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Secret_lastRotatedAt(ctx context.Context, field graphql.CollectedField, obj *projections.Secret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Secret_lastRotatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastRotatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Secret_lastRotatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Secret", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Secret_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *projections.Secret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Secret_lastUsedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Secret().LastUsedAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Secret_lastUsedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Secret", field, true, true, errors.New("field of type Time does not have child fields"))
+}
+
 func (ec *executionContext) _Secret_version(ctx context.Context, field graphql.CollectedField, obj *projections.Secret) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3821,6 +6114,29 @@ func (ec *executionContext) fieldContext_SecretData_data(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("SecretData", field, false, false, errors.New("field of type Map does not have child fields"))
 }
 
+func (ec *executionContext) _SecretData_version(ctx context.Context, field graphql.CollectedField, obj *model.SecretData) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SecretData_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SecretData_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SecretData", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
 func (ec *executionContext) _SecretList_results(ctx context.Context, field graphql.CollectedField, obj *model.SecretList) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3874,6 +6190,199 @@ func (ec *executionContext) _SecretList_totalCount(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_SecretList_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SecretList", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _SecretVersion_version(ctx context.Context, field graphql.CollectedField, obj *model.SecretVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SecretVersion_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SecretVersion_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SecretVersion", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _SecretVersion_stages(ctx context.Context, field graphql.CollectedField, obj *model.SecretVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SecretVersion_stages(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stages, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SecretVersion_stages(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SecretVersion", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SecretVersion_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.SecretVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SecretVersion_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SecretVersion_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SecretVersion", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _SecretVersion_createdBy(ctx context.Context, field graphql.CollectedField, obj *model.SecretVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SecretVersion_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SecretVersion_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SecretVersion", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SecretVersion_readable(ctx context.Context, field graphql.CollectedField, obj *model.SecretVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SecretVersion_readable(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Readable, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SecretVersion_readable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SecretVersion", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _SecretVersion_rolledBackFrom(ctx context.Context, field graphql.CollectedField, obj *model.SecretVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SecretVersion_rolledBackFrom(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RolledBackFrom, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SecretVersion_rolledBackFrom(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SecretVersion", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _SecretVersionPage_results(ctx context.Context, field graphql.CollectedField, obj *model.SecretVersionPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SecretVersionPage_results(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Results, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.SecretVersion) graphql.Marshaler {
+			return ec.marshalNSecretVersion2ᚕᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐSecretVersionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SecretVersionPage_results(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SecretVersionPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SecretVersion(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SecretVersionPage_nextCursor(ctx context.Context, field graphql.CollectedField, obj *model.SecretVersionPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SecretVersionPage_nextCursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextCursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SecretVersionPage_nextCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SecretVersionPage", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _UserSecret_userSecretId(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
@@ -4035,6 +6544,213 @@ func (ec *executionContext) _UserSecret_userId(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_UserSecret_userId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _UserSecret_state(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserSecret_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.UserSecret().State(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ResourceState) graphql.Marshaler {
+			return ec.marshalNResourceState2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserSecret_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserSecret", field, true, true, errors.New("field of type ResourceState does not have child fields"))
+}
+
+func (ec *executionContext) _UserSecret_description(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserSecret_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UserSecret_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _UserSecret_kmsKeyId(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserSecret_kmsKeyId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.KmsKeyID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UserSecret_kmsKeyId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _UserSecret_maxVersions(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserSecret_maxVersions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxVersions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UserSecret_maxVersions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _UserSecret_autoRotation(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserSecret_autoRotation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AutoRotation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserSecret_autoRotation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _UserSecret_rotationPeriodHours(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserSecret_rotationPeriodHours(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RotationPeriodHours, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UserSecret_rotationPeriodHours(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _UserSecret_nextRotationTime(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserSecret_nextRotationTime(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextRotationTime, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UserSecret_nextRotationTime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _UserSecret_lastRotatedAt(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserSecret_lastRotatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastRotatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UserSecret_lastRotatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _UserSecret_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserSecret_lastUsedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.UserSecret().LastUsedAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UserSecret_lastUsedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserSecret", field, true, true, errors.New("field of type Time does not have child fields"))
 }
 
 func (ec *executionContext) _UserSecret_version(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
@@ -5441,7 +8157,7 @@ func (ec *executionContext) unmarshalInputCreateSecretInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "data", "resourceGroup", "schemaId", "tags", "workspaceId", "projectId", "serviceAccountId", "trustedSecretId"}
+	fieldsInOrder := [...]string{"name", "data", "resourceGroup", "schemaId", "tags", "workspaceId", "projectId", "serviceAccountId", "trustedSecretId", "description", "kmsKeyId", "maxVersions", "autoRotation", "rotationPeriodHours"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -5511,6 +8227,41 @@ func (ec *executionContext) unmarshalInputCreateSecretInput(ctx context.Context,
 				return it, err
 			}
 			it.TrustedSecretID = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "kmsKeyId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kmsKeyId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.KmsKeyID = data
+		case "maxVersions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxVersions"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxVersions = data
+		case "autoRotation":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoRotation"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoRotation = data
+		case "rotationPeriodHours":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rotationPeriodHours"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RotationPeriodHours = data
 		}
 	}
 	return it, nil
@@ -5527,7 +8278,7 @@ func (ec *executionContext) unmarshalInputCreateUserSecretInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "data", "schemaId", "tags"}
+	fieldsInOrder := [...]string{"name", "data", "schemaId", "tags", "description", "kmsKeyId", "maxVersions", "autoRotation", "rotationPeriodHours"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -5562,6 +8313,41 @@ func (ec *executionContext) unmarshalInputCreateUserSecretInput(ctx context.Cont
 				return it, err
 			}
 			it.Tags = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "kmsKeyId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kmsKeyId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.KmsKeyID = data
+		case "maxVersions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxVersions"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxVersions = data
+		case "autoRotation":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoRotation"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoRotation = data
+		case "rotationPeriodHours":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rotationPeriodHours"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RotationPeriodHours = data
 		}
 	}
 	return it, nil
@@ -5775,7 +8561,7 @@ func (ec *executionContext) unmarshalInputUpdateSecretDataInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"secretId", "data", "schemaId"}
+	fieldsInOrder := [...]string{"secretId", "data", "schemaId", "expectedVersion"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -5803,6 +8589,13 @@ func (ec *executionContext) unmarshalInputUpdateSecretDataInput(ctx context.Cont
 				return it, err
 			}
 			it.SchemaID = data
+		case "expectedVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedVersion"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedVersion = data
 		}
 	}
 	return it, nil
@@ -5819,7 +8612,7 @@ func (ec *executionContext) unmarshalInputUpdateSecretInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"secretId", "name", "tags", "projectId"}
+	fieldsInOrder := [...]string{"secretId", "name", "tags", "projectId", "description", "maxVersions", "autoRotation", "rotationPeriodHours", "expectedVersion"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -5854,6 +8647,41 @@ func (ec *executionContext) unmarshalInputUpdateSecretInput(ctx context.Context,
 				return it, err
 			}
 			it.ProjectID = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "maxVersions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxVersions"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxVersions = data
+		case "autoRotation":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoRotation"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoRotation = data
+		case "rotationPeriodHours":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rotationPeriodHours"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RotationPeriodHours = data
+		case "expectedVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedVersion"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedVersion = data
 		}
 	}
 	return it, nil
@@ -5870,7 +8698,7 @@ func (ec *executionContext) unmarshalInputUpdateUserSecretDataInput(ctx context.
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"userSecretId", "data", "schemaId"}
+	fieldsInOrder := [...]string{"userSecretId", "data", "schemaId", "expectedVersion"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -5898,6 +8726,13 @@ func (ec *executionContext) unmarshalInputUpdateUserSecretDataInput(ctx context.
 				return it, err
 			}
 			it.SchemaID = data
+		case "expectedVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedVersion"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedVersion = data
 		}
 	}
 	return it, nil
@@ -5914,7 +8749,7 @@ func (ec *executionContext) unmarshalInputUpdateUserSecretInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"userSecretId", "name", "tags"}
+	fieldsInOrder := [...]string{"userSecretId", "name", "tags", "description", "maxVersions", "autoRotation", "rotationPeriodHours", "expectedVersion"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -5942,6 +8777,41 @@ func (ec *executionContext) unmarshalInputUpdateUserSecretInput(ctx context.Cont
 				return it, err
 			}
 			it.Tags = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "maxVersions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxVersions"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxVersions = data
+		case "autoRotation":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoRotation"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoRotation = data
+		case "rotationPeriodHours":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rotationPeriodHours"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RotationPeriodHours = data
+		case "expectedVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedVersion"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedVersion = data
 		}
 	}
 	return it, nil
@@ -6301,6 +9171,55 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "restoreSecret":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_restoreSecret(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "enableSecret":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_enableSecret(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "disableSecret":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_disableSecret(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setSecretStage":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setSecretStage(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "destroySecretVersions":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_destroySecretVersions(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rollbackSecret":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rollbackSecret(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rotateSecret":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rotateSecret(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createUserSecret":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createUserSecret(ctx, field)
@@ -6326,6 +9245,118 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_deleteUserSecret(ctx, field)
 			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "restoreUserSecret":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_restoreUserSecret(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "enableUserSecret":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_enableUserSecret(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "disableUserSecret":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_disableUserSecret(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setUserSecretStage":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setUserSecretStage(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "destroyUserSecretVersions":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_destroyUserSecretVersions(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rollbackUserSecret":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rollbackUserSecret(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rotateUserSecret":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rotateUserSecret(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var pendingDeletionImplementors = []string{"PendingDeletion"}
+
+func (ec *executionContext) _PendingDeletion(ctx context.Context, sel ast.SelectionSet, obj *model.PendingDeletion) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pendingDeletionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PendingDeletion")
+		case "resourceId":
+			out.Values[i] = ec._PendingDeletion_resourceId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resourceType":
+			out.Values[i] = ec._PendingDeletion_resourceType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._PendingDeletion_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scheduledDeleteTime":
+			out.Values[i] = ec._PendingDeletion_scheduledDeleteTime(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deletedAt":
+			out.Values[i] = ec._PendingDeletion_deletedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deletedBy":
+			out.Values[i] = ec._PendingDeletion_deletedBy(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -6458,6 +9489,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "secretVersions":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_secretVersions(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "userSecret":
 			field := field
 
@@ -6534,6 +9587,50 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_userSecretData(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "userSecretVersions":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_userSecretVersions(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "pendingDeletions":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_pendingDeletions(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -6769,6 +9866,117 @@ func (ec *executionContext) _Secret(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "state":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Secret_state(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "description":
+			out.Values[i] = ec._Secret_description(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kmsKeyId":
+			out.Values[i] = ec._Secret_kmsKeyId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "maxVersions":
+			out.Values[i] = ec._Secret_maxVersions(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "autoRotation":
+			out.Values[i] = ec._Secret_autoRotation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "rotationPeriodHours":
+			out.Values[i] = ec._Secret_rotationPeriodHours(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "nextRotationTime":
+			out.Values[i] = ec._Secret_nextRotationTime(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastRotatedAt":
+			out.Values[i] = ec._Secret_lastRotatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastUsedAt":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Secret_lastUsedAt(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "version":
 			out.Values[i] = ec._Secret_version(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -6842,6 +10050,11 @@ func (ec *executionContext) _SecretData(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "version":
+			out.Values[i] = ec._SecretData_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -6906,6 +10119,112 @@ func (ec *executionContext) _SecretList(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var secretVersionImplementors = []string{"SecretVersion"}
+
+func (ec *executionContext) _SecretVersion(ctx context.Context, sel ast.SelectionSet, obj *model.SecretVersion) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, secretVersionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SecretVersion")
+		case "version":
+			out.Values[i] = ec._SecretVersion_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stages":
+			out.Values[i] = ec._SecretVersion_stages(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._SecretVersion_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdBy":
+			out.Values[i] = ec._SecretVersion_createdBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "readable":
+			out.Values[i] = ec._SecretVersion_readable(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rolledBackFrom":
+			out.Values[i] = ec._SecretVersion_rolledBackFrom(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var secretVersionPageImplementors = []string{"SecretVersionPage"}
+
+func (ec *executionContext) _SecretVersionPage(ctx context.Context, sel ast.SelectionSet, obj *model.SecretVersionPage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, secretVersionPageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SecretVersionPage")
+		case "results":
+			out.Values[i] = ec._SecretVersionPage_results(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nextCursor":
+			out.Values[i] = ec._SecretVersionPage_nextCursor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var userSecretImplementors = []string{"UserSecret"}
 
 func (ec *executionContext) _UserSecret(ctx context.Context, sel ast.SelectionSet, obj *projections.UserSecret) graphql.Marshaler {
@@ -6921,62 +10240,173 @@ func (ec *executionContext) _UserSecret(ctx context.Context, sel ast.SelectionSe
 		case "userSecretId":
 			out.Values[i] = ec._UserSecret_userSecretId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._UserSecret_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "schemaId":
 			out.Values[i] = ec._UserSecret_schemaId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "provider":
 			out.Values[i] = ec._UserSecret_provider(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "tags":
 			out.Values[i] = ec._UserSecret_tags(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "domainId":
 			out.Values[i] = ec._UserSecret_domainId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "userId":
 			out.Values[i] = ec._UserSecret_userId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "state":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._UserSecret_state(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "description":
+			out.Values[i] = ec._UserSecret_description(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kmsKeyId":
+			out.Values[i] = ec._UserSecret_kmsKeyId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "maxVersions":
+			out.Values[i] = ec._UserSecret_maxVersions(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "autoRotation":
+			out.Values[i] = ec._UserSecret_autoRotation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "rotationPeriodHours":
+			out.Values[i] = ec._UserSecret_rotationPeriodHours(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "nextRotationTime":
+			out.Values[i] = ec._UserSecret_nextRotationTime(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastRotatedAt":
+			out.Values[i] = ec._UserSecret_lastRotatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastUsedAt":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._UserSecret_lastUsedAt(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "version":
 			out.Values[i] = ec._UserSecret_version(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdBy":
 			out.Values[i] = ec._UserSecret_createdBy(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedBy":
 			out.Values[i] = ec._UserSecret_updatedBy(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
 			out.Values[i] = ec._UserSecret_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
 			out.Values[i] = ec._UserSecret_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -7632,6 +11062,35 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) unmarshalNInt2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]int, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNInt2int(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNInt2ᚕintᚄ(ctx context.Context, sel ast.SelectionSet, v []int) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNInt2int(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNMap2map(ctx context.Context, v any) (map[string]any, error) {
 	res, err := scalar.UnmarshalMap(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -7654,6 +11113,32 @@ func (ec *executionContext) marshalNMap2map(ctx context.Context, sel ast.Selecti
 	return res
 }
 
+func (ec *executionContext) marshalNPendingDeletion2ᚕᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐPendingDeletionᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PendingDeletion) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPendingDeletion2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐPendingDeletion(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPendingDeletion2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐPendingDeletion(ctx context.Context, sel ast.SelectionSet, v *model.PendingDeletion) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._PendingDeletion(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNResourceGroup2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceGroup(ctx context.Context, v any) (model.ResourceGroup, error) {
 	var res model.ResourceGroup
 	err := res.UnmarshalGQL(v)
@@ -7661,6 +11146,16 @@ func (ec *executionContext) unmarshalNResourceGroup2githubᚗcomᚋsecretlogᚋs
 }
 
 func (ec *executionContext) marshalNResourceGroup2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceGroup(ctx context.Context, sel ast.SelectionSet, v model.ResourceGroup) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNResourceState2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceState(ctx context.Context, v any) (model.ResourceState, error) {
+	var res model.ResourceState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNResourceState2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceState(ctx context.Context, sel ast.SelectionSet, v model.ResourceState) graphql.Marshaler {
 	return v
 }
 
@@ -7710,6 +11205,42 @@ func (ec *executionContext) marshalNSecretList2ᚖgithubᚗcomᚋsecretlogᚋsec
 	return ec._SecretList(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNSecretVersion2ᚕᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐSecretVersionᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.SecretVersion) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSecretVersion2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐSecretVersion(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSecretVersion2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐSecretVersion(ctx context.Context, sel ast.SelectionSet, v *model.SecretVersion) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SecretVersion(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSecretVersionPage2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐSecretVersionPage(ctx context.Context, sel ast.SelectionSet, v *model.SecretVersionPage) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SecretVersionPage(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNSortInput2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐSortInput(ctx context.Context, v any) (*model.SortInput, error) {
 	res, err := ec.unmarshalInputSortInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
@@ -7729,6 +11260,35 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 		}
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {

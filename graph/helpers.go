@@ -126,5 +126,5 @@ func listQuery(in *model.QueryInput, res projections.Resource, eq map[string]*st
 }
 
 func secretData(rv commands.Revealed) *model.SecretData {
-	return &model.SecretData{Encrypted: false, EncryptOptions: map[string]any{}, Data: rv.Data}
+	return &model.SecretData{Encrypted: false, EncryptOptions: map[string]any{}, Data: rv.Data, Version: int(rv.DataVersion)}
 }

@@ -35,7 +35,8 @@ func (r *mutationResolver) CreateSecret(ctx context.Context, input model.CreateS
 	res, err := r.App.CreateSecret.Handle(ctx, commands.CreateSecret{Meta: m, Name: input.Name, Data: input.Data,
 		SchemaID: str(input.SchemaID), Tags: input.Tags, ResourceGroup: auth.ResourceGroup(input.ResourceGroup),
 		WorkspaceID: str(input.WorkspaceID), ProjectID: str(input.ProjectID),
-		ServiceAccountID: str(input.ServiceAccountID), TrustedSecretID: str(input.TrustedSecretID)})
+		ServiceAccountID: str(input.ServiceAccountID), TrustedSecretID: str(input.TrustedSecretID),
+		Settings: settings(input.Description, input.KmsKeyID, input.MaxVersions, input.AutoRotation, input.RotationPeriodHours)})
 	if err != nil {
 		return nil, err
 	}
@@ -44,42 +45,80 @@ func (r *mutationResolver) CreateSecret(ctx context.Context, input model.CreateS
 
 // UpdateSecret is the resolver for the updateSecret field.
 func (r *mutationResolver) UpdateSecret(ctx context.Context, input model.UpdateSecretInput) (*projections.Secret, error) {
-	m, err := meta(ctx)
+	t, err := target(ctx, "secret", input.SecretID, input.ExpectedVersion)
 	if err != nil {
 		return nil, err
 	}
-	res, err := r.App.UpdateSecret.Handle(ctx, commands.UpdateSecret{Meta: m, SecretID: input.SecretID,
-		Name: input.Name, Tags: input.Tags, ProjectID: input.ProjectID})
-	if err != nil {
-		return nil, err
-	}
-	return secretAfter(res)
+	return asSecret(r.App.UpdateSecret.Handle(ctx, commands.UpdateSecret{Target: t, Name: input.Name, Tags: input.Tags,
+		ProjectID: input.ProjectID, Settings: commands.ChangeSettings{Description: input.Description,
+			MaxVersions: input.MaxVersions, AutoRotation: input.AutoRotation, RotationPeriodHours: input.RotationPeriodHours}}))
 }
 
 // UpdateSecretData is the resolver for the updateSecretData field.
 func (r *mutationResolver) UpdateSecretData(ctx context.Context, input model.UpdateSecretDataInput) (*projections.Secret, error) {
-	m, err := meta(ctx)
+	t, err := target(ctx, "secret", input.SecretID, input.ExpectedVersion)
 	if err != nil {
 		return nil, err
 	}
-	res, err := r.App.UpdateSecretData.Handle(ctx, commands.UpdateSecretData{Meta: m, SecretID: input.SecretID,
-		Data: input.Data, SchemaID: input.SchemaID})
-	if err != nil {
-		return nil, err
-	}
-	return secretAfter(res)
+	return asSecret(r.App.UpdateSecretData.Handle(ctx, commands.UpdateSecretData{Target: t, Data: input.Data, SchemaID: input.SchemaID}))
 }
 
 // DeleteSecret is the resolver for the deleteSecret field.
-func (r *mutationResolver) DeleteSecret(ctx context.Context, secretID string) (bool, error) {
-	m, err := meta(ctx)
-	if err != nil {
-		return false, err
-	}
-	if _, err := r.App.DeleteSecret.Handle(ctx, commands.DeleteSecret{Meta: m, SecretID: secretID}); err != nil {
-		return false, err
-	}
-	return true, nil
+func (r *mutationResolver) DeleteSecret(ctx context.Context, secretID string, recoveryWindowDays *int, force *bool, expectedVersion *int) (bool, error) {
+	return r.remove(ctx, "secret", secretID, recoveryWindowDays, force, expectedVersion)
+}
+
+// RestoreSecret is the resolver for the restoreSecret field.
+func (r *mutationResolver) RestoreSecret(ctx context.Context, secretID string) (*projections.Secret, error) {
+	return asSecret(lifecycle(ctx, r.App.Restore, "secret", secretID, nil, func(t commands.Target) commands.Restore { return commands.Restore{Target: t} }))
+}
+
+// EnableSecret is the resolver for the enableSecret field.
+func (r *mutationResolver) EnableSecret(ctx context.Context, secretID string, expectedVersion *int) (*projections.Secret, error) {
+	return asSecret(lifecycle(ctx, r.App.SetEnabled, "secret", secretID, expectedVersion, func(t commands.Target) commands.SetEnabled {
+		return commands.SetEnabled{Target: t, Enabled: true}
+	}))
+}
+
+// DisableSecret is the resolver for the disableSecret field.
+func (r *mutationResolver) DisableSecret(ctx context.Context, secretID string, expectedVersion *int) (*projections.Secret, error) {
+	return asSecret(lifecycle(ctx, r.App.SetEnabled, "secret", secretID, expectedVersion, func(t commands.Target) commands.SetEnabled {
+		return commands.SetEnabled{Target: t}
+	}))
+}
+
+// SetSecretStage is the resolver for the setSecretStage field.
+func (r *mutationResolver) SetSecretStage(ctx context.Context, secretID string, stage string, version *int, expectedVersion *int) (*projections.Secret, error) {
+	return asSecret(lifecycle(ctx, r.App.SetStage, "secret", secretID, expectedVersion, func(t commands.Target) commands.SetStage {
+		cmd := commands.SetStage{Target: t, Stage: stage}
+		if version != nil {
+			cmd.Version = int64(*version)
+		}
+		return cmd
+	}))
+}
+
+// DestroySecretVersions is the resolver for the destroySecretVersions field.
+func (r *mutationResolver) DestroySecretVersions(ctx context.Context, secretID string, versions []int, expectedVersion *int) (*projections.Secret, error) {
+	return asSecret(lifecycle(ctx, r.App.DestroyVersions, "secret", secretID, expectedVersion, func(t commands.Target) commands.DestroyVersions {
+		cmd := commands.DestroyVersions{Target: t}
+		for _, v := range versions {
+			cmd.Versions = append(cmd.Versions, int64(v))
+		}
+		return cmd
+	}))
+}
+
+// RollbackSecret is the resolver for the rollbackSecret field.
+func (r *mutationResolver) RollbackSecret(ctx context.Context, secretID string, toVersion int, expectedVersion *int) (*projections.Secret, error) {
+	return asSecret(lifecycle(ctx, r.App.Rollback, "secret", secretID, expectedVersion, func(t commands.Target) commands.Rollback {
+		return commands.Rollback{Target: t, ToVersion: int64(toVersion)}
+	}))
+}
+
+// RotateSecret is the resolver for the rotateSecret field.
+func (r *mutationResolver) RotateSecret(ctx context.Context, secretID string, expectedVersion *int) (*projections.Secret, error) {
+	return asSecret(lifecycle(ctx, r.App.Rotate, "secret", secretID, expectedVersion, func(t commands.Target) commands.Rotate { return commands.Rotate{Target: t} }))
 }
 
 // CreateUserSecret is the resolver for the createUserSecret field.
@@ -89,7 +128,8 @@ func (r *mutationResolver) CreateUserSecret(ctx context.Context, input model.Cre
 		return nil, err
 	}
 	res, err := r.App.CreateUserSecret.Handle(ctx, commands.CreateUserSecret{Meta: m, Name: input.Name,
-		Data: input.Data, SchemaID: str(input.SchemaID), Tags: input.Tags})
+		Data: input.Data, SchemaID: str(input.SchemaID), Tags: input.Tags,
+		Settings: settings(input.Description, input.KmsKeyID, input.MaxVersions, input.AutoRotation, input.RotationPeriodHours)})
 	if err != nil {
 		return nil, err
 	}
@@ -98,42 +138,80 @@ func (r *mutationResolver) CreateUserSecret(ctx context.Context, input model.Cre
 
 // UpdateUserSecret is the resolver for the updateUserSecret field.
 func (r *mutationResolver) UpdateUserSecret(ctx context.Context, input model.UpdateUserSecretInput) (*projections.UserSecret, error) {
-	m, err := meta(ctx)
+	t, err := target(ctx, "user secret", input.UserSecretID, input.ExpectedVersion)
 	if err != nil {
 		return nil, err
 	}
-	res, err := r.App.UpdateUserSecret.Handle(ctx, commands.UpdateUserSecret{Meta: m, UserSecretID: input.UserSecretID,
-		Name: input.Name, Tags: input.Tags})
-	if err != nil {
-		return nil, err
-	}
-	return userSecretAfter(res)
+	return asUserSecret(r.App.UpdateUserSecret.Handle(ctx, commands.UpdateUserSecret{Target: t, Name: input.Name, Tags: input.Tags,
+		Settings: commands.ChangeSettings{Description: input.Description, MaxVersions: input.MaxVersions,
+			AutoRotation: input.AutoRotation, RotationPeriodHours: input.RotationPeriodHours}}))
 }
 
 // UpdateUserSecretData is the resolver for the updateUserSecretData field.
 func (r *mutationResolver) UpdateUserSecretData(ctx context.Context, input model.UpdateUserSecretDataInput) (*projections.UserSecret, error) {
-	m, err := meta(ctx)
+	t, err := target(ctx, "user secret", input.UserSecretID, input.ExpectedVersion)
 	if err != nil {
 		return nil, err
 	}
-	res, err := r.App.UpdateUserSecretData.Handle(ctx, commands.UpdateUserSecretData{Meta: m,
-		UserSecretID: input.UserSecretID, Data: input.Data, SchemaID: input.SchemaID})
-	if err != nil {
-		return nil, err
-	}
-	return userSecretAfter(res)
+	return asUserSecret(r.App.UpdateUserSecretData.Handle(ctx, commands.UpdateUserSecretData{Target: t, Data: input.Data, SchemaID: input.SchemaID}))
 }
 
 // DeleteUserSecret is the resolver for the deleteUserSecret field.
-func (r *mutationResolver) DeleteUserSecret(ctx context.Context, userSecretID string) (bool, error) {
-	m, err := meta(ctx)
-	if err != nil {
-		return false, err
-	}
-	if _, err := r.App.DeleteUserSecret.Handle(ctx, commands.DeleteUserSecret{Meta: m, UserSecretID: userSecretID}); err != nil {
-		return false, err
-	}
-	return true, nil
+func (r *mutationResolver) DeleteUserSecret(ctx context.Context, userSecretID string, recoveryWindowDays *int, force *bool, expectedVersion *int) (bool, error) {
+	return r.remove(ctx, "user secret", userSecretID, recoveryWindowDays, force, expectedVersion)
+}
+
+// RestoreUserSecret is the resolver for the restoreUserSecret field.
+func (r *mutationResolver) RestoreUserSecret(ctx context.Context, userSecretID string) (*projections.UserSecret, error) {
+	return asUserSecret(lifecycle(ctx, r.App.Restore, "user secret", userSecretID, nil, func(t commands.Target) commands.Restore { return commands.Restore{Target: t} }))
+}
+
+// EnableUserSecret is the resolver for the enableUserSecret field.
+func (r *mutationResolver) EnableUserSecret(ctx context.Context, userSecretID string, expectedVersion *int) (*projections.UserSecret, error) {
+	return asUserSecret(lifecycle(ctx, r.App.SetEnabled, "user secret", userSecretID, expectedVersion, func(t commands.Target) commands.SetEnabled {
+		return commands.SetEnabled{Target: t, Enabled: true}
+	}))
+}
+
+// DisableUserSecret is the resolver for the disableUserSecret field.
+func (r *mutationResolver) DisableUserSecret(ctx context.Context, userSecretID string, expectedVersion *int) (*projections.UserSecret, error) {
+	return asUserSecret(lifecycle(ctx, r.App.SetEnabled, "user secret", userSecretID, expectedVersion, func(t commands.Target) commands.SetEnabled {
+		return commands.SetEnabled{Target: t}
+	}))
+}
+
+// SetUserSecretStage is the resolver for the setUserSecretStage field.
+func (r *mutationResolver) SetUserSecretStage(ctx context.Context, userSecretID string, stage string, version *int, expectedVersion *int) (*projections.UserSecret, error) {
+	return asUserSecret(lifecycle(ctx, r.App.SetStage, "user secret", userSecretID, expectedVersion, func(t commands.Target) commands.SetStage {
+		cmd := commands.SetStage{Target: t, Stage: stage}
+		if version != nil {
+			cmd.Version = int64(*version)
+		}
+		return cmd
+	}))
+}
+
+// DestroyUserSecretVersions is the resolver for the destroyUserSecretVersions field.
+func (r *mutationResolver) DestroyUserSecretVersions(ctx context.Context, userSecretID string, versions []int, expectedVersion *int) (*projections.UserSecret, error) {
+	return asUserSecret(lifecycle(ctx, r.App.DestroyVersions, "user secret", userSecretID, expectedVersion, func(t commands.Target) commands.DestroyVersions {
+		cmd := commands.DestroyVersions{Target: t}
+		for _, v := range versions {
+			cmd.Versions = append(cmd.Versions, int64(v))
+		}
+		return cmd
+	}))
+}
+
+// RollbackUserSecret is the resolver for the rollbackUserSecret field.
+func (r *mutationResolver) RollbackUserSecret(ctx context.Context, userSecretID string, toVersion int, expectedVersion *int) (*projections.UserSecret, error) {
+	return asUserSecret(lifecycle(ctx, r.App.Rollback, "user secret", userSecretID, expectedVersion, func(t commands.Target) commands.Rollback {
+		return commands.Rollback{Target: t, ToVersion: int64(toVersion)}
+	}))
+}
+
+// RotateUserSecret is the resolver for the rotateUserSecret field.
+func (r *mutationResolver) RotateUserSecret(ctx context.Context, userSecretID string, expectedVersion *int) (*projections.UserSecret, error) {
+	return asUserSecret(lifecycle(ctx, r.App.Rotate, "user secret", userSecretID, expectedVersion, func(t commands.Target) commands.Rotate { return commands.Rotate{Target: t} }))
 }
 
 // Secret is the resolver for the secret field.
@@ -193,16 +271,26 @@ func (r *queryResolver) SecretStat(ctx context.Context, query map[string]any) (m
 }
 
 // SecretData is the resolver for the secretData field.
-func (r *queryResolver) SecretData(ctx context.Context, secretID string) (*model.SecretData, error) {
+func (r *queryResolver) SecretData(ctx context.Context, secretID string, version *int, stage *string) (*model.SecretData, error) {
 	m, err := meta(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rv, err := r.App.RevealSecretData.Handle(ctx, commands.RevealSecretData{Meta: m, SecretID: secretID})
+	rv, err := r.App.RevealSecretData.Handle(ctx, commands.RevealSecretData{Meta: m, SecretID: secretID,
+		RevealOptions: revealOptions(version, stage)})
 	if err != nil {
 		return nil, err
 	}
 	return secretData(rv), nil
+}
+
+// SecretVersions is the resolver for the secretVersions field.
+func (r *queryResolver) SecretVersions(ctx context.Context, secretID string, first *int, after *string) (*model.SecretVersionPage, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return versionPage(r.Reader.Versions(ctx, id, "Secret", secretID, first, after))
 }
 
 // UserSecret is the resolver for the userSecret field.
@@ -261,16 +349,35 @@ func (r *queryResolver) UserSecretStat(ctx context.Context, query map[string]any
 }
 
 // UserSecretData is the resolver for the userSecretData field.
-func (r *queryResolver) UserSecretData(ctx context.Context, userSecretID string) (*model.SecretData, error) {
+func (r *queryResolver) UserSecretData(ctx context.Context, userSecretID string, version *int, stage *string) (*model.SecretData, error) {
 	m, err := meta(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rv, err := r.App.RevealUserSecretData.Handle(ctx, commands.RevealUserSecretData{Meta: m, UserSecretID: userSecretID})
+	rv, err := r.App.RevealUserSecretData.Handle(ctx, commands.RevealUserSecretData{Meta: m, UserSecretID: userSecretID,
+		RevealOptions: revealOptions(version, stage)})
 	if err != nil {
 		return nil, err
 	}
 	return secretData(rv), nil
+}
+
+// UserSecretVersions is the resolver for the userSecretVersions field.
+func (r *queryResolver) UserSecretVersions(ctx context.Context, userSecretID string, first *int, after *string) (*model.SecretVersionPage, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return versionPage(r.Reader.Versions(ctx, id, "UserSecret", userSecretID, first, after))
+}
+
+// PendingDeletions is the resolver for the pendingDeletions field.
+func (r *queryResolver) PendingDeletions(ctx context.Context, resourceType *string) ([]*model.PendingDeletion, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return pendingDeletions(r.Reader.PendingDeletions(ctx, id, str(resourceType)))
 }
 
 // SecretHistory is the resolver for the secretHistory field.
@@ -323,6 +430,26 @@ func (r *secretResolver) ResourceGroup(ctx context.Context, obj *projections.Sec
 	return model.ResourceGroup(obj.ResourceGroup), nil
 }
 
+// State is the resolver for the state field.
+func (r *secretResolver) State(ctx context.Context, obj *projections.Secret) (model.ResourceState, error) {
+	return model.ResourceState(obj.State), nil
+}
+
+// LastUsedAt is the resolver for the lastUsedAt field.
+func (r *secretResolver) LastUsedAt(ctx context.Context, obj *projections.Secret) (*time.Time, error) {
+	return r.Reader.LastUsed(ctx, obj.SecretID)
+}
+
+// State is the resolver for the state field.
+func (r *userSecretResolver) State(ctx context.Context, obj *projections.UserSecret) (model.ResourceState, error) {
+	return model.ResourceState(obj.State), nil
+}
+
+// LastUsedAt is the resolver for the lastUsedAt field.
+func (r *userSecretResolver) LastUsedAt(ctx context.Context, obj *projections.UserSecret) (*time.Time, error) {
+	return r.Reader.LastUsed(ctx, obj.UserSecretID)
+}
+
 // AuditEvent returns AuditEventResolver implementation.
 func (r *Resolver) AuditEvent() AuditEventResolver { return &auditEventResolver{r} }
 
@@ -335,9 +462,13 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 // Secret returns SecretResolver implementation.
 func (r *Resolver) Secret() SecretResolver { return &secretResolver{r} }
 
+// UserSecret returns UserSecretResolver implementation.
+func (r *Resolver) UserSecret() UserSecretResolver { return &userSecretResolver{r} }
+
 type (
 	auditEventResolver struct{ *Resolver }
 	mutationResolver   struct{ *Resolver }
 	queryResolver      struct{ *Resolver }
 	secretResolver     struct{ *Resolver }
+	userSecretResolver struct{ *Resolver }
 )

@@ -35,18 +35,21 @@ type Projection interface {
 
 // Names of the projections.
 const (
-	SnapshotsProjection   = "snapshots"
-	SecretsProjection     = "secrets"
-	UserSecretsProjection = "user_secrets"
-	AuditProjectionName   = "audit"
-	UsageProjectionName   = "usage"
+	SnapshotsProjection    = "snapshots"
+	SecretsProjection      = "secrets"
+	UserSecretsProjection  = "user_secrets"
+	AuditProjectionName    = "audit"
+	UsageProjectionName    = "usage"
+	VersionsProjectionName = "versions"
+	PendingProjectionName  = "pending_deletions"
 )
 
 // Inline returns the projections written in the transaction of every write:
 // the snapshots commands load from, the secrets and user secrets that
 // get/list/stat answer from, and the audit trail.
 func Inline() []Projection {
-	return []Projection{SnapshotProjection{}, SecretProjection{}, UserSecretProjection{}, AuditProjection{}}
+	return []Projection{SnapshotProjection{}, SecretProjection{}, UserSecretProjection{}, AuditProjection{},
+		VersionsProjection{}, PendingProjection{}}
 }
 
 // Async returns the projections a leased runner applies after the fact.
@@ -170,14 +173,26 @@ type table struct {
 // newTable describes table name keyed by key, with the columns of row's json tags.
 func newTable(name, key string, row any) table {
 	t := table{name: name, key: key}
-	rt := reflect.TypeOf(row)
+	t.columns = columnsOf(reflect.TypeOf(row), key)
+	return t
+}
+
+// columnsOf lists the json names of rt's fields (embedded structs' fields
+// included, as encoding/json flattens them), but key.
+func columnsOf(rt reflect.Type, key string) []string {
+	var out []string
 	for i := 0; i < rt.NumField(); i++ {
-		col, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		f := rt.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct && f.Tag.Get("json") == "" {
+			out = append(out, columnsOf(f.Type, key)...)
+			continue
+		}
+		col, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if col != "" && col != "-" && col != key {
-			t.columns = append(t.columns, col)
+			out = append(out, col)
 		}
 	}
-	return t
+	return out
 }
 
 var upsertSQL sync.Map // table name + suffix -> statement

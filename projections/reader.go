@@ -29,11 +29,12 @@ type Secret struct {
 	ProjectID        *string
 	ServiceAccountID *string
 	TrustedSecretID  *string
-	Version          int64
-	CreatedBy        string
-	UpdatedBy        string
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	Lifecycle
+	Version   int64
+	CreatedBy string
+	UpdatedBy string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // UserSecret is a row of the user_secrets read model.
@@ -45,11 +46,12 @@ type UserSecret struct {
 	Tags         map[string]any
 	DomainID     string
 	UserID       string
-	Version      int64
-	CreatedBy    string
-	UpdatedBy    string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	Lifecycle
+	Version   int64
+	CreatedBy string
+	UpdatedBy string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // SecretResource is the secrets read model as the query language sees it.
@@ -63,6 +65,8 @@ var SecretResource = Resource{
 		{"trustedSecretId", "trusted_secret_id", KindText}, {"version", "version", KindInt},
 		{"createdBy", "created_by", KindText}, {"updatedBy", "updated_by", KindText},
 		{"createdAt", "created_at", KindTime}, {"updatedAt", "updated_at", KindTime}, {"tags", "tags", KindJSON},
+		{"state", "state", KindText}, {"description", "description", KindText}, {"kmsKeyId", "kms_key_id", KindText},
+		{"nextRotationTime", "next_rotation_time", KindTime}, {"lastRotatedAt", "last_rotated_at", KindTime},
 	},
 	Keyword:    []string{"secret_id", "name", "schema_id", "provider"},
 	Tiebreak:   "secret_id",
@@ -77,6 +81,8 @@ var UserSecretResource = Resource{
 		{"provider", "provider", KindText}, {"domainId", "domain_id", KindText}, {"userId", "user_id", KindText},
 		{"version", "version", KindInt}, {"createdBy", "created_by", KindText}, {"updatedBy", "updated_by", KindText},
 		{"createdAt", "created_at", KindTime}, {"updatedAt", "updated_at", KindTime}, {"tags", "tags", KindJSON},
+		{"state", "state", KindText}, {"description", "description", KindText}, {"kmsKeyId", "kms_key_id", KindText},
+		{"nextRotationTime", "next_rotation_time", KindTime}, {"lastRotatedAt", "last_rotated_at", KindTime},
 	},
 	Keyword:    []string{"user_secret_id", "name", "schema_id", "provider"},
 	Tiebreak:   "user_secret_id",
@@ -84,17 +90,37 @@ var UserSecretResource = Resource{
 }
 
 const secretColumns = `secret_id, name, schema_id, provider, tags, resource_group, domain_id, workspace_id,
-	project_id, service_account_id, trusted_secret_id, version, created_by, updated_by, created_at, updated_at`
+	project_id, service_account_id, trusted_secret_id, version, created_by, updated_by, created_at, updated_at, ` + lifecycleColumns
 
 const userSecretColumns = `user_secret_id, name, schema_id, provider, tags, domain_id, user_id, version,
-	created_by, updated_by, created_at, updated_at`
+	created_by, updated_by, created_at, updated_at, ` + lifecycleColumns
+
+// Lifecycle are the lifecycle fields of a valued resource's row.
+type Lifecycle struct {
+	State               string     `json:"state"`
+	Description         *string    `json:"description"`
+	KmsKeyID            *string    `json:"kms_key_id"`
+	MaxVersions         *int       `json:"max_versions"`
+	AutoRotation        bool       `json:"auto_rotation"`
+	RotationPeriodHours *int       `json:"rotation_period_hours"`
+	NextRotationTime    *time.Time `json:"next_rotation_time"`
+	LastRotatedAt       *time.Time `json:"last_rotated_at"`
+}
+
+const lifecycleColumns = `state, description, kms_key_id, max_versions, auto_rotation, rotation_period_hours,
+	next_rotation_time, last_rotated_at`
+
+func (l *Lifecycle) targets() []any {
+	return []any{&l.State, &l.Description, &l.KmsKeyID, &l.MaxVersions, &l.AutoRotation, &l.RotationPeriodHours,
+		&l.NextRotationTime, &l.LastRotatedAt}
+}
 
 func scanSecret(row pgx.Row) (Secret, error) {
 	var s Secret
 	var tags []byte
-	err := row.Scan(&s.SecretID, &s.Name, &s.SchemaID, &s.Provider, &tags, &s.ResourceGroup, &s.DomainID,
+	err := row.Scan(append([]any{&s.SecretID, &s.Name, &s.SchemaID, &s.Provider, &tags, &s.ResourceGroup, &s.DomainID,
 		&s.WorkspaceID, &s.ProjectID, &s.ServiceAccountID, &s.TrustedSecretID, &s.Version, &s.CreatedBy,
-		&s.UpdatedBy, &s.CreatedAt, &s.UpdatedAt)
+		&s.UpdatedBy, &s.CreatedAt, &s.UpdatedAt}, s.Lifecycle.targets()...)...)
 	if err != nil {
 		return s, err
 	}
@@ -105,8 +131,8 @@ func scanSecret(row pgx.Row) (Secret, error) {
 func scanUserSecret(row pgx.Row) (UserSecret, error) {
 	var s UserSecret
 	var tags []byte
-	err := row.Scan(&s.UserSecretID, &s.Name, &s.SchemaID, &s.Provider, &tags, &s.DomainID, &s.UserID,
-		&s.Version, &s.CreatedBy, &s.UpdatedBy, &s.CreatedAt, &s.UpdatedAt)
+	err := row.Scan(append([]any{&s.UserSecretID, &s.Name, &s.SchemaID, &s.Provider, &tags, &s.DomainID, &s.UserID,
+		&s.Version, &s.CreatedBy, &s.UpdatedBy, &s.CreatedAt, &s.UpdatedAt}, s.Lifecycle.targets()...)...)
 	if err != nil {
 		return s, err
 	}

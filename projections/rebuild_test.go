@@ -158,11 +158,11 @@ func (f *fixture) writer(ctx context.Context, w int, stop <-chan struct{}, write
 			return err
 		}
 		renamed := name + "-renamed"
-		if res, err = f.deps.HandleUpdateSecret(ctx, commands.UpdateSecret{Meta: admin, SecretID: res.ID, Name: &renamed,
+		if res, err = f.deps.HandleUpdateSecret(ctx, commands.UpdateSecret{Target: commands.Target{Meta: admin, ID: res.ID}, Name: &renamed,
 			Tags: map[string]any{"w": w, "i": i}}); err != nil {
 			return err
 		}
-		if res, err = f.deps.HandleUpdateSecretData(ctx, commands.UpdateSecretData{Meta: admin, SecretID: res.ID,
+		if res, err = f.deps.HandleUpdateSecretData(ctx, commands.UpdateSecretData{Target: commands.Target{Meta: admin, ID: res.ID},
 			Data: map[string]any{"token": "v1"}}); err != nil {
 			return err
 		}
@@ -170,7 +170,7 @@ func (f *fixture) writer(ctx context.Context, w int, stop <-chan struct{}, write
 			return err
 		}
 		if i%3 == 2 {
-			if res, err = f.deps.HandleDeleteSecret(ctx, commands.DeleteSecret{Meta: admin, SecretID: res.ID}); err != nil {
+			if res, err = f.deps.HandleDelete(ctx, commands.Delete{Target: commands.Target{Meta: admin, ID: res.ID}, Force: true}); err != nil {
 				return err
 			}
 			if err := seen(projections.SecretsProjection, res, "secrets", "secret_id", true); err != nil {
@@ -181,12 +181,12 @@ func (f *fixture) writer(ctx context.Context, w int, stop <-chan struct{}, write
 		if err != nil {
 			return err
 		}
-		if ures, err = f.deps.HandleUpdateUserSecretData(ctx, commands.UpdateUserSecretData{Meta: user, UserSecretID: ures.ID,
+		if ures, err = f.deps.HandleUpdateUserSecretData(ctx, commands.UpdateUserSecretData{Target: commands.Target{Meta: user, ID: ures.ID},
 			Data: map[string]any{"pw": "y"}}); err != nil {
 			return err
 		}
 		if i%2 == 1 {
-			if ures, err = f.deps.HandleDeleteUserSecret(ctx, commands.DeleteUserSecret{Meta: user, UserSecretID: ures.ID}); err != nil {
+			if ures, err = f.deps.HandleDelete(ctx, commands.Delete{Target: commands.Target{Meta: user, ID: ures.ID}, Force: true}); err != nil {
 				return err
 			}
 			if err := seen(projections.UserSecretsProjection, ures, "user_secrets", "user_secret_id", true); err != nil {

@@ -103,7 +103,7 @@ func (f *fixture) writeHistory(t *testing.T, n, updates int) int {
 		require.NoError(t, err)
 		count++
 		for u := 1; u <= updates; u++ {
-			_, err := f.deps.HandleUpdateSecretData(ctx, commands.UpdateSecretData{Meta: f.meta, SecretID: res.ID,
+			_, err := f.deps.HandleUpdateSecretData(ctx, commands.UpdateSecretData{Target: commands.Target{Meta: f.meta, ID: res.ID},
 				Data: map[string]any{"token": fmt.Sprintf("v%d", u)}})
 			require.NoError(t, err)
 			count++
@@ -263,7 +263,7 @@ func TestAsyncProjectionFailureIsReportedAndBlocksNothing(t *testing.T) {
 
 	// Writes and reads go on, the inline read models keep up.
 	start := time.Now()
-	up, err := f.deps.HandleUpdateSecretData(ctx, commands.UpdateSecretData{Meta: f.meta, SecretID: res.ID, Data: map[string]any{"token": "w"}})
+	up, err := f.deps.HandleUpdateSecretData(ctx, commands.UpdateSecretData{Target: commands.Target{Meta: f.meta, ID: res.ID}, Data: map[string]any{"token": "w"}})
 	require.NoError(t, err)
 	f.read(t, res.ID, 1)
 	require.Less(t, time.Since(start), time.Second)
@@ -301,7 +301,7 @@ func TestResetAndReplayReproducesReadModels(t *testing.T) {
 	f := newFixture(t)
 	f.writeHistory(t, 8, 2)
 	ctx := context.Background()
-	_, err := f.deps.HandleDeleteSecret(ctx, commands.DeleteSecret{Meta: f.meta, SecretID: firstID(t, f)})
+	_, err := f.deps.HandleDelete(ctx, commands.Delete{Target: commands.Target{Meta: f.meta, ID: firstID(t, f)}, Force: true})
 	require.NoError(t, err)
 	before := dumpAll(t, f.pool)
 

@@ -29,6 +29,14 @@ CREATE TABLE IF NOT EXISTS secrets{{suffix}} (
     project_id         text,
     service_account_id text,
     trusted_secret_id  text,
+    state              text        NOT NULL DEFAULT 'ENABLED',
+    description        text,
+    kms_key_id         text,
+    max_versions       integer,
+    auto_rotation      boolean     NOT NULL DEFAULT false,
+    rotation_period_hours integer,
+    next_rotation_time timestamptz,
+    last_rotated_at    timestamptz,
     version            bigint      NOT NULL,
     stream_version     bigint      NOT NULL,
     created_by         text        NOT NULL,
@@ -64,6 +72,14 @@ CREATE TABLE IF NOT EXISTS user_secrets{{suffix}} (
     tags           jsonb       NOT NULL DEFAULT '{}',
     domain_id      text        NOT NULL,
     user_id        text        NOT NULL,
+    state              text        NOT NULL DEFAULT 'ENABLED',
+    description        text,
+    kms_key_id         text,
+    max_versions       integer,
+    auto_rotation      boolean     NOT NULL DEFAULT false,
+    rotation_period_hours integer,
+    next_rotation_time timestamptz,
+    last_rotated_at    timestamptz,
     version        bigint      NOT NULL,
     stream_version bigint      NOT NULL,
     created_by     text        NOT NULL,
@@ -74,6 +90,36 @@ CREATE TABLE IF NOT EXISTS user_secrets{{suffix}} (
 CREATE INDEX IF NOT EXISTS user_secrets{{suffix}}_owner ON user_secrets{{suffix}} (domain_id, user_id, created_at);
 CREATE INDEX IF NOT EXISTS user_secrets{{suffix}}_domain_id ON user_secrets{{suffix}} (domain_id, user_secret_id);
 CREATE INDEX IF NOT EXISTS user_secrets{{suffix}}_tags ON user_secrets{{suffix}} USING gin (tags jsonb_path_ops);
+-- The scheduler's: rotations that come due.
+CREATE INDEX IF NOT EXISTS secrets{{suffix}}_rotation ON secrets{{suffix}} (next_rotation_time) WHERE auto_rotation;
+CREATE INDEX IF NOT EXISTS user_secrets{{suffix}}_rotation ON user_secrets{{suffix}} (next_rotation_time) WHERE auto_rotation;
+
+-- Every version of every value, readable or destroyed (secretVersions).
+CREATE TABLE IF NOT EXISTS resource_versions{{suffix}} (
+    resource_id      text        NOT NULL,
+    version          bigint      NOT NULL,
+    event_version    bigint      NOT NULL,
+    stages           jsonb       NOT NULL DEFAULT '[]',
+    created_at       timestamptz NOT NULL,
+    created_by       text        NOT NULL,
+    rolled_back_from bigint,
+    destroyed        boolean     NOT NULL DEFAULT false,
+    PRIMARY KEY (resource_id, version)
+);
+
+-- Resources scheduled for deletion (the recycle bin), hidden from the
+-- other read models until restored; the scheduler deletes them when due.
+CREATE TABLE IF NOT EXISTS pending_deletions{{suffix}} (
+    resource_id   text PRIMARY KEY,
+    resource_type text        NOT NULL,
+    name          text        NOT NULL,
+    domain_id     text        NOT NULL,
+    delete_at     timestamptz NOT NULL,
+    scheduled_at  timestamptz NOT NULL,
+    scheduled_by  text        NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pending_deletions{{suffix}}_due ON pending_deletions{{suffix}} (delete_at);
+CREATE INDEX IF NOT EXISTS pending_deletions{{suffix}}_domain ON pending_deletions{{suffix}} (domain_id, delete_at);
 `
 
 // checkpointsDDL: watermill-sql's delivery offsets (and, in the first
@@ -133,6 +179,8 @@ func Migrate(ctx context.Context, conn *pgx.Conn) (replay bool, err error) {
 	m.AppendMigration("audit trail", strings.ReplaceAll(auditDDL, "{{suffix}}", "")+`
 CREATE TABLE IF NOT EXISTS audit_streams (resource_id text PRIMARY KEY, resource_type text NOT NULL, state jsonb NOT NULL);`, "")
 	m.AppendMigration("inline projections", inlineDDL+readModels(""), "")
+	m.AppendMigration("secret lifecycle", `DROP TABLE IF EXISTS secrets, user_secrets, audit_events, snapshots, resource_usage, resource_versions, pending_deletions;
+DELETE FROM `+events.OffsetsTable+`;`+readModels(""), "")
 	if err := m.Migrate(ctx); err != nil {
 		return false, err
 	}

@@ -152,7 +152,8 @@ func TestStatStages(t *testing.T) {
 		{"a pipeline of raw rows returns the fields", stages(obj{"match": obj{"filter": arr{obj{"k": "secretId", "v": "s3"}}}}), arr{obj{
 			"secretId": "s3", "name": "gamma", "schemaId": nil, "provider": nil, "resourceGroup": "DOMAIN", "domainId": "d1", "workspaceId": nil,
 			"projectId": nil, "serviceAccountId": nil, "trustedSecretId": nil, "version": int64(3), "createdBy": "admin", "updatedBy": "admin",
-			"createdAt": "2024-03-20T12:00:00.000000Z", "updatedAt": "2024-03-20T12:00:00.000000Z", "tags": obj{}}}},
+			"createdAt": "2024-03-20T12:00:00.000000Z", "updatedAt": "2024-03-20T12:00:00.000000Z", "tags": obj{},
+			"state": "ENABLED", "description": nil, "kmsKeyId": nil, "nextRotationTime": nil, "lastRotatedAt": nil}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

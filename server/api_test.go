@@ -33,7 +33,7 @@ const (
 	apiCreateSecretMutation     = `mutation($in: CreateSecretInput!) { createSecret(input: $in) { ` + apiSecretFields + ` } }`
 	apiUpdateSecretMutation     = `mutation($in: UpdateSecretInput!) { updateSecret(input: $in) { ` + apiSecretFields + ` } }`
 	apiUpdateSecretDataMutation = `mutation($in: UpdateSecretDataInput!) { updateSecretData(input: $in) { ` + apiSecretFields + ` } }`
-	apiDeleteSecretMutation     = `mutation($id: ID!) { deleteSecret(secretId: $id) }`
+	apiDeleteSecretMutation     = `mutation($id: ID!) { deleteSecret(secretId: $id, force: true) }`
 	apiSecretQuery              = `query($id: ID!) { secret(secretId: $id) { ` + apiSecretFields + ` } }`
 	apiSecretsQuery             = `query($q: QueryInput, $secretId: ID, $name: String, $schemaId: String, $provider: String,
   $workspaceId: String, $projectId: String, $serviceAccountId: String, $trustedSecretId: String) {
@@ -46,7 +46,7 @@ const (
 	apiCreateUserSecretMutation     = `mutation($in: CreateUserSecretInput!) { createUserSecret(input: $in) { ` + apiUserSecretFields + ` } }`
 	apiUpdateUserSecretMutation     = `mutation($in: UpdateUserSecretInput!) { updateUserSecret(input: $in) { ` + apiUserSecretFields + ` } }`
 	apiUpdateUserSecretDataMutation = `mutation($in: UpdateUserSecretDataInput!) { updateUserSecretData(input: $in) { ` + apiUserSecretFields + ` } }`
-	apiDeleteUserSecretMutation     = `mutation($id: ID!) { deleteUserSecret(userSecretId: $id) }`
+	apiDeleteUserSecretMutation     = `mutation($id: ID!) { deleteUserSecret(userSecretId: $id, force: true) }`
 	apiUserSecretQuery              = `query($id: ID!) { userSecret(userSecretId: $id) { ` + apiUserSecretFields + ` } }`
 	apiUserSecretsQuery             = `query($q: QueryInput, $userSecretId: ID, $name: String, $schemaId: String, $provider: String) {
   userSecrets(query: $q, userSecretId: $userSecretId, name: $name, schemaId: $schemaId, provider: $provider) {
@@ -279,7 +279,8 @@ func apiUserSecretIDs(list []apiUserSecret) []string {
 	return ids
 }
 
-// apiWrappedKey reads the data key row of stream straight from the database.
+// apiWrappedKey reads the data key row of the first version of stream's
+// value straight from the database.
 func apiWrappedKey(t testing.TB, s *stack, stream string) (wrapped []byte, destroyed bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -288,7 +289,7 @@ func apiWrappedKey(t testing.TB, s *stack, stream string) (wrapped []byte, destr
 	require.NoError(t, err)
 	defer conn.Close(ctx)
 	var destroyedAt *time.Time
-	require.NoError(t, conn.QueryRow(ctx, `SELECT wrapped_key, destroyed_at FROM data_keys WHERE stream_id = $1`, stream).
+	require.NoError(t, conn.QueryRow(ctx, `SELECT wrapped_key, destroyed_at FROM data_keys WHERE stream_id = $1 || '/v1'`, stream).
 		Scan(&wrapped, &destroyedAt))
 	return wrapped, destroyedAt != nil
 }

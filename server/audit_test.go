@@ -165,7 +165,7 @@ func TestAuditHistoryAccessLogAndAsOf(t *testing.T) {
 	require.Equal(t, "NOT_FOUND", r.Code(), "did not exist yet")
 
 	// Deletion: history survives, for DOMAIN_ADMIN; point-in-time reads before deletion too.
-	s.mustOK(admin, `mutation($id: ID!) { deleteSecret(secretId: $id) }`, map[string]any{"id": id}, nil)
+	s.mustOK(admin, `mutation($id: ID!) { deleteSecret(secretId: $id, force: true) }`, map[string]any{"id": id}, nil)
 	h, r = s.history(admin, id, 50, nil)
 	require.Empty(t, r.Errors)
 	require.Equal(t, "SecretDeleted.v1", h.Results[len(h.Results)-1].Type)

@@ -461,7 +461,7 @@ func TestCanaryNeverStoredInPlaintext(t *testing.T) {
 
 	// 5. Delete one secret (its data key is destroyed; the log keeps the ciphertext).
 	var del struct{ DeleteSecret bool }
-	mustSend(admin, `mutation($id: ID!) { deleteSecret(secretId: $id) }`, map[string]any{"id": awsID}, &del)
+	mustSend(admin, `mutation($id: ID!) { deleteSecret(secretId: $id, force: true) }`, map[string]any{"id": awsID}, &del)
 	require.True(t, del.DeleteSecret)
 
 	// 6. Look everywhere.

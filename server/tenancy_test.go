@@ -50,12 +50,12 @@ const (
 		tenancySecretFields + ` } }`
 	tenancyUpdateSecretData = `mutation($in: UpdateSecretDataInput!) { updateSecretData(input: $in) { ` +
 		tenancySecretFields + ` } }`
-	tenancyDeleteSecret     = `mutation($id: ID!) { deleteSecret(secretId: $id) }`
+	tenancyDeleteSecret     = `mutation($id: ID!) { deleteSecret(secretId: $id, force: true) }`
 	tenancyUpdateUserSecret = `mutation($in: UpdateUserSecretInput!) { updateUserSecret(input: $in) { ` +
 		tenancyUserSecretFields + ` } }`
 	tenancyUpdateUserSecretData = `mutation($in: UpdateUserSecretDataInput!) { updateUserSecretData(input: $in) { ` +
 		tenancyUserSecretFields + ` } }`
-	tenancyDeleteUserSecret = `mutation($id: ID!) { deleteUserSecret(userSecretId: $id) }`
+	tenancyDeleteUserSecret = `mutation($id: ID!) { deleteUserSecret(userSecretId: $id, force: true) }`
 	tenancyCreateSecret     = `mutation($in: CreateSecretInput!) { createSecret(input: $in) { ` +
 		tenancySecretFields + ` } }`
 	tenancyCreateUserSecret = `mutation($in: CreateUserSecretInput!) { createUserSecret(input: $in) { ` +

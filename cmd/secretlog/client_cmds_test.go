@@ -283,7 +283,7 @@ func TestCLISecretCommands(t *testing.T) {
 	require.Contains(t, r.stderr, "--yes")
 	s.okJSON(&got, admin, "", "secret", "get", a.SecretID)
 	var del map[string]any
-	s.okJSON(&del, admin, "", "secret", "delete", a.SecretID, "--yes")
+	s.okJSON(&del, admin, "", "secret", "delete", a.SecretID, "--yes", "--force")
 	require.Equal(t, map[string]any{"secretId": a.SecretID, "deleted": true}, del)
 	s.fails(4, admin, "", "secret", "get", a.SecretID)
 	require.Equal(t, "deleted "+b.SecretID+"\n", s.ok(admin, "", "secret", "delete", b.SecretID, "-y"))

@@ -374,3 +374,22 @@ func remarshal(m map[string]any, v any) error {
 	dec.DisallowUnknownFields()
 	return dec.Decode(v)
 }
+
+// deleteFlags are delete's: the recovery window, or --force.
+type deleteFlags struct {
+	days  int
+	force bool
+}
+
+func (f *deleteFlags) bind(cmd *cobra.Command) {
+	cmd.Flags().IntVar(&f.days, "recovery-window-days", 0, "days until the final deletion (7 to 30; default: the server's)")
+	cmd.Flags().BoolVar(&f.force, "force", false, "delete now and destroy every version's key (no recovery)")
+}
+
+func (f *deleteFlags) options(cmd *cobra.Command) client.DeleteOptions {
+	o := client.DeleteOptions{Force: f.force}
+	if cmd.Flags().Changed("recovery-window-days") {
+		o.RecoveryWindowDays = &f.days
+	}
+	return o
+}

@@ -310,9 +310,10 @@ func secretPutData(o *clientOptions) *cobra.Command {
 
 func secretDelete(o *clientOptions) *cobra.Command {
 	var yes bool
+	var del deleteFlags
 	cmd := &cobra.Command{
 		Use:   "delete SECRET_ID --yes",
-		Short: "Delete a secret and destroy its data key (its history stays, unreadable)",
+		Short: "Delete a secret after its recovery window (restore brings it back), or at once with --force",
 		Args:  exactArgs("SECRET_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := confirmDelete(cmd, yes, "secret", args[0]); err != nil {
@@ -322,7 +323,7 @@ func secretDelete(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := c.DeleteSecret(cmd.Context(), args[0]); err != nil {
+			if err := c.DeleteSecret(cmd.Context(), args[0], del.options(cmd)); err != nil {
 				return about("secret", args[0], err)
 			}
 			if o.json() {
@@ -332,6 +333,7 @@ func secretDelete(o *clientOptions) *cobra.Command {
 			return nil
 		},
 	}
+	del.bind(cmd)
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
 }

@@ -257,6 +257,7 @@ func userSecretPutData(o *clientOptions) *cobra.Command {
 
 func userSecretDelete(o *clientOptions) *cobra.Command {
 	var yes bool
+	var del deleteFlags
 	cmd := &cobra.Command{
 		Use:   "delete USER_SECRET_ID --yes",
 		Short: "Delete a user secret and destroy its data key",
@@ -269,7 +270,7 @@ func userSecretDelete(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := c.DeleteUserSecret(cmd.Context(), args[0]); err != nil {
+			if err := c.DeleteUserSecret(cmd.Context(), args[0], del.options(cmd)); err != nil {
 				return about("user secret", args[0], err)
 			}
 			if o.json() {
@@ -279,6 +280,7 @@ func userSecretDelete(o *clientOptions) *cobra.Command {
 			return nil
 		},
 	}
+	del.bind(cmd)
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
 }

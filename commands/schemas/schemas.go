@@ -38,6 +38,9 @@ type Schema struct {
 	ID       string // e.g. "aws_access_key"
 	Provider string // e.g. "aws"
 	Name     string // human-readable
+	// Generated are the fields rotation generates, by name (the property's
+	// "x-generate" keyword).
+	Generated map[string]Policy
 }
 
 // Registry holds compiled schemas; safe for concurrent use.
@@ -131,7 +134,11 @@ func load(fsys fs.FS) (*Registry, error) {
 		if err := c.AddResource(url, doc); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		all = append(all, pending{Schema{ID: id, Provider: provider, Name: title}, url})
+		generated, err := generatedFields(obj)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		all = append(all, pending{Schema{ID: id, Provider: provider, Name: title, Generated: generated}, url})
 	}
 
 	r := &Registry{entries: make(map[string]entry, len(all))}

@@ -49,13 +49,25 @@ type CreateSecretInput struct {
 	ProjectID        *string        `json:"projectId,omitempty"`
 	ServiceAccountID *string        `json:"serviceAccountId,omitempty"`
 	TrustedSecretID  *string        `json:"trustedSecretId,omitempty"`
+	Description      *string        `json:"description,omitempty"`
+	// A key id of the server's keyring (unknown: INVALID_ARGUMENT).
+	KmsKeyID *string `json:"kmsKeyId,omitempty"`
+	// 1 to 1000.
+	MaxVersions         *int  `json:"maxVersions,omitempty"`
+	AutoRotation        *bool `json:"autoRotation,omitempty"`
+	RotationPeriodHours *int  `json:"rotationPeriodHours,omitempty"`
 }
 
 type CreateUserSecretInput struct {
-	Name     string         `json:"name"`
-	Data     map[string]any `json:"data"`
-	SchemaID *string        `json:"schemaId,omitempty"`
-	Tags     map[string]any `json:"tags,omitempty"`
+	Name                string         `json:"name"`
+	Data                map[string]any `json:"data"`
+	SchemaID            *string        `json:"schemaId,omitempty"`
+	Tags                map[string]any `json:"tags,omitempty"`
+	Description         *string        `json:"description,omitempty"`
+	KmsKeyID            *string        `json:"kmsKeyId,omitempty"`
+	MaxVersions         *int           `json:"maxVersions,omitempty"`
+	AutoRotation        *bool          `json:"autoRotation,omitempty"`
+	RotationPeriodHours *int           `json:"rotationPeriodHours,omitempty"`
 }
 
 // One filter condition: key, value, operator (eq when omitted).
@@ -73,6 +85,17 @@ type Mutation struct {
 type PageInput struct {
 	Start *int `json:"start,omitempty"`
 	Limit *int `json:"limit,omitempty"`
+}
+
+// A resource scheduled for deletion: restore it before scheduledDeleteTime.
+type PendingDeletion struct {
+	ResourceID string `json:"resourceId"`
+	// Secret or UserSecret.
+	ResourceType        string    `json:"resourceType"`
+	Name                string    `json:"name"`
+	ScheduledDeleteTime time.Time `json:"scheduledDeleteTime"`
+	DeletedAt           time.Time `json:"deletedAt"`
+	DeletedBy           string    `json:"deletedBy"`
 }
 
 type Query struct {
@@ -93,11 +116,32 @@ type SecretData struct {
 	Encrypted      bool           `json:"encrypted"`
 	EncryptOptions map[string]any `json:"encryptOptions"`
 	Data           map[string]any `json:"data"`
+	// The version read.
+	Version int `json:"version"`
 }
 
 type SecretList struct {
 	Results    []*projections.Secret `json:"results"`
 	TotalCount int                   `json:"totalCount"`
+}
+
+// One version of a value. Its value is readable until its key is destroyed.
+type SecretVersion struct {
+	Version int `json:"version"`
+	// SYSCURRENT (the newest), SYSPREVIOUS (the one before) and custom stages.
+	Stages    []string  `json:"stages"`
+	CreatedAt time.Time `json:"createdAt"`
+	CreatedBy string    `json:"createdBy"`
+	Readable  bool      `json:"readable"`
+	// The version whose value a rollback copied.
+	RolledBackFrom *int `json:"rolledBackFrom,omitempty"`
+}
+
+type SecretVersionPage struct {
+	// Newest first.
+	Results []*SecretVersion `json:"results"`
+	// Pass as after to get the next page; null on the last page.
+	NextCursor *string `json:"nextCursor,omitempty"`
 }
 
 type SortInput struct {
@@ -106,28 +150,41 @@ type SortInput struct {
 }
 
 type UpdateSecretDataInput struct {
-	SecretID string         `json:"secretId"`
-	Data     map[string]any `json:"data"`
-	SchemaID *string        `json:"schemaId,omitempty"`
+	SecretID        string         `json:"secretId"`
+	Data            map[string]any `json:"data"`
+	SchemaID        *string        `json:"schemaId,omitempty"`
+	ExpectedVersion *int           `json:"expectedVersion,omitempty"`
 }
 
+// expectedVersion (here and on every mutation of an existing resource): the data version the client last saw; another is CONFLICT at once.
 type UpdateSecretInput struct {
-	SecretID  string         `json:"secretId"`
-	Name      *string        `json:"name,omitempty"`
-	Tags      map[string]any `json:"tags,omitempty"`
-	ProjectID *string        `json:"projectId,omitempty"`
+	SecretID            string         `json:"secretId"`
+	Name                *string        `json:"name,omitempty"`
+	Tags                map[string]any `json:"tags,omitempty"`
+	ProjectID           *string        `json:"projectId,omitempty"`
+	Description         *string        `json:"description,omitempty"`
+	MaxVersions         *int           `json:"maxVersions,omitempty"`
+	AutoRotation        *bool          `json:"autoRotation,omitempty"`
+	RotationPeriodHours *int           `json:"rotationPeriodHours,omitempty"`
+	ExpectedVersion     *int           `json:"expectedVersion,omitempty"`
 }
 
 type UpdateUserSecretDataInput struct {
-	UserSecretID string         `json:"userSecretId"`
-	Data         map[string]any `json:"data"`
-	SchemaID     *string        `json:"schemaId,omitempty"`
+	UserSecretID    string         `json:"userSecretId"`
+	Data            map[string]any `json:"data"`
+	SchemaID        *string        `json:"schemaId,omitempty"`
+	ExpectedVersion *int           `json:"expectedVersion,omitempty"`
 }
 
 type UpdateUserSecretInput struct {
-	UserSecretID string         `json:"userSecretId"`
-	Name         *string        `json:"name,omitempty"`
-	Tags         map[string]any `json:"tags,omitempty"`
+	UserSecretID        string         `json:"userSecretId"`
+	Name                *string        `json:"name,omitempty"`
+	Tags                map[string]any `json:"tags,omitempty"`
+	Description         *string        `json:"description,omitempty"`
+	MaxVersions         *int           `json:"maxVersions,omitempty"`
+	AutoRotation        *bool          `json:"autoRotation,omitempty"`
+	RotationPeriodHours *int           `json:"rotationPeriodHours,omitempty"`
+	ExpectedVersion     *int           `json:"expectedVersion,omitempty"`
 }
 
 type UserSecretList struct {
@@ -194,6 +251,63 @@ func (e *ResourceGroup) UnmarshalJSON(b []byte) error {
 }
 
 func (e ResourceGroup) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type ResourceState string
+
+const (
+	ResourceStateEnabled       ResourceState = "ENABLED"
+	ResourceStateDisabled      ResourceState = "DISABLED"
+	ResourceStatePendingDelete ResourceState = "PENDING_DELETE"
+)
+
+var AllResourceState = []ResourceState{
+	ResourceStateEnabled,
+	ResourceStateDisabled,
+	ResourceStatePendingDelete,
+}
+
+func (e ResourceState) IsValid() bool {
+	switch e {
+	case ResourceStateEnabled, ResourceStateDisabled, ResourceStatePendingDelete:
+		return true
+	}
+	return false
+}
+
+func (e ResourceState) String() string {
+	return string(e)
+}
+
+func (e *ResourceState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ResourceState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ResourceState", str)
+	}
+	return nil
+}
+
+func (e ResourceState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ResourceState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ResourceState) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
