@@ -20,15 +20,15 @@ import (
 
 // Lifecycle limits.
 const (
-	maxCustomStages      = 12
-	maxDescription       = 2048
-	minRecoveryDays      = 7
-	maxRecoveryDays      = 30
-	minRotationHours     = 4
-	maxRotationHours     = 8760
-	maxVersionsLimit     = 1000
-	DefaultMaxVersions   = 100
-	DefaultRecoveryDays  = 30
+	maxCustomStages     = 12
+	maxDescription      = 2048
+	minRecoveryDays     = 7
+	maxRecoveryDays     = 30
+	minRotationHours    = 4
+	maxRotationHours    = 8760
+	maxVersionsLimit    = 1000
+	DefaultMaxVersions  = 100
+	DefaultRecoveryDays = 30
 )
 
 // Lifecycle configures the lifecycle commands (zero values: defaults).
