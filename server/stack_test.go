@@ -50,6 +50,8 @@ type stack struct {
 	Logs        *syncBuffer
 	keyring     *events.Keyring
 	tokenKey    []byte
+	// configure, when set, changes the configuration of every start.
+	configure func(*server.Config)
 }
 
 func newStack(t *testing.T) *stack {
@@ -70,7 +72,11 @@ func (s *stack) start() {
 	logger := slog.New(slog.NewJSONHandler(s.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	srv, err := server.New(ctx, server.Config{DatabaseURL: s.DatabaseURL, Keyring: s.keyring, TokenKey: s.tokenKey, Logger: logger})
+	cfg := server.Config{DatabaseURL: s.DatabaseURL, Keyring: s.keyring, TokenKey: s.tokenKey, Logger: logger}
+	if s.configure != nil {
+		s.configure(&cfg)
+	}
+	srv, err := server.New(ctx, cfg)
 	require.NoError(t, err)
 	s.Server = srv
 	s.HTTP = httptest.NewServer(srv.Handler())
