@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	stdsql "database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -203,7 +204,11 @@ func (r *Runner) lease(ctx context.Context, name string) (context.Context, func(
 // consume runs p's watermill-sql subscriber until ctx ends or an event
 // fails (failed is then true).
 func (r *Runner) consume(ctx context.Context, p Projection) (failed bool, err error) {
-	wlog := watermill.NewSlogLoggerWithLevelMapping(r.logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	// Watermill's own errors are warnings here: a stop rolls back (or fails to
+	// commit) the consuming transaction it holds, which is safe (the next run
+	// starts from the offset); events that cannot be applied are logged as
+	// "projection failed".
+	wlog := watermill.NewSlogLoggerWithLevelMapping(r.logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug, slog.LevelError: slog.LevelWarn})
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, wlog)
 	if err != nil {
 		return false, err
@@ -213,8 +218,22 @@ func (r *Runner) consume(ctx context.Context, p Projection) (failed bool, err er
 		return false, err
 	}
 	defer stop()
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// The subscriber shares its consuming transaction with the handler and
+	// does not wait for a handler in flight when it stops: the gate lets
+	// the run end only between two handlers, and no handler starts after.
+	// Stopping closes the gate, then the router, which closes the subscriber
+	// gracefully: it acknowledges (or rolls back) what it holds with a live
+	// context, then the run ends.
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRun()
+	g := &gate{}
+	cancel := func() {
+		g.close()
+		_ = router.Close()
+		cancelRun()
+	}
+	stopWatch := context.AfterFunc(ctx, cancel)
+	defer stopWatch()
 	var failure atomic.Bool
 	sub, err := wsql.NewSubscriber(lazyCommit{wsql.BeginnerFromPgx(r.pool)}, wsql.SubscriberConfig{
 		ConsumerGroup:  p.Name(),
@@ -225,11 +244,12 @@ func (r *Runner) consume(ctx context.Context, p Projection) (failed bool, err er
 	if err != nil {
 		return false, err
 	}
-	router.AddConsumerHandler(p.Name(), events.LogTopic, sub, r.handler(p, func() {
+	router.AddConsumerHandler(p.Name(), events.LogTopic, sub, r.handler(p, g, func() {
 		// Stop here rather than redeliver in the same transaction: the
 		// subscriber commits what came before and the next run starts at it.
 		failure.Store(true)
-		cancel()
+		g.closed = true // the handler holds the gate's lock
+		go func() { _ = router.Close(); cancelRun() }()
 	}))
 	err = router.Run(runCtx)
 	if ctx.Err() != nil || failure.Load() {
@@ -238,11 +258,30 @@ func (r *Runner) consume(ctx context.Context, p Projection) (failed bool, err er
 	return false, err
 }
 
+// gate admits handlers one at a time until it is closed.
+type gate struct {
+	mu     sync.Mutex
+	closed bool
+}
+
+func (g *gate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+}
+
+var errStopping = errors.New("projections: runner stopping")
+
 // handler applies one delivered event inside the subscriber's transaction,
 // under a savepoint so that a failure leaves the transaction usable; on a
-// failure it calls failed.
-func (r *Runner) handler(p Projection, failed func()) message.NoPublishHandlerFunc {
+// failure it calls failed (holding the gate).
+func (r *Runner) handler(p Projection, g *gate, failed func()) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.closed {
+			return errStopping
+		}
 		rec, err := events.RecordFromMessage(msg)
 		if err != nil {
 			return err

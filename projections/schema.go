@@ -180,6 +180,7 @@ func Migrate(ctx context.Context, conn *pgx.Conn) (replay bool, err error) {
 CREATE TABLE IF NOT EXISTS audit_streams (resource_id text PRIMARY KEY, resource_type text NOT NULL, state jsonb NOT NULL);`, "")
 	m.AppendMigration("inline projections", inlineDDL+readModels(""), "")
 	m.AppendMigration("secret lifecycle", `DROP TABLE IF EXISTS secrets, user_secrets, audit_events, snapshots, resource_usage, resource_versions, pending_deletions;
+DROP TABLE IF EXISTS resource_usage;
 DELETE FROM `+events.OffsetsTable+`;`+readModels(""), "")
 	if err := m.Migrate(ctx); err != nil {
 		return false, err

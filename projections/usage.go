@@ -15,7 +15,10 @@ CREATE TABLE IF NOT EXISTS resource_usage{{suffix}} (
     resource_id   text PRIMARY KEY,
     reads         bigint      NOT NULL,
     last_used_at  timestamptz NOT NULL,
-    last_used_by  text
+    last_used_by  text,
+    -- The position of the last read counted: a read applied again (after
+    -- a crash between rows and offset) is not counted twice.
+    last_position bigint      NOT NULL
 );`
 
 // UsageProjection counts value reads per resource (lastUsedAt). It is
@@ -28,6 +31,7 @@ type usageRow struct {
 	Reads      int64     `json:"reads"`
 	LastUsedAt time.Time `json:"last_used_at"`
 	LastUsedBy *string   `json:"last_used_by"`
+	LastPos    int64     `json:"last_position"`
 }
 
 // Name implements Projection.
@@ -58,6 +62,7 @@ func (p UsageProjection) Queue(b *pgx.Batch, changes []commands.Change) error {
 		rows[i].Reads++
 		rows[i].LastUsedAt = c.Record.OccurredAt.UTC()
 		rows[i].LastUsedBy = nullIfEmpty(c.Record.Metadata.Actor.Subject)
+		rows[i].LastPos = c.Record.Cursor.Position
 	}
 	if len(rows) == 0 {
 		return nil
@@ -69,7 +74,8 @@ func (p UsageProjection) Queue(b *pgx.Batch, changes []commands.Change) error {
 	t := ident("resource_usage" + p.suffix)
 	b.Queue(`INSERT INTO `+t+` AS u SELECT * FROM jsonb_populate_recordset(NULL::`+t+`, $1)
 		ON CONFLICT (resource_id) DO UPDATE SET reads = u.reads + excluded.reads,
-			last_used_at = excluded.last_used_at, last_used_by = excluded.last_used_by`, doc)
+			last_used_at = excluded.last_used_at, last_used_by = excluded.last_used_by, last_position = excluded.last_position
+		WHERE u.last_position < excluded.last_position`, doc)
 	return nil
 }
 
