@@ -9,8 +9,10 @@ import (
 )
 
 // TestHostileLiteralNumberNamesField: a number beyond float64 written as a
-// GraphQL literal (not in variables) is refused with INVALID_ARGUMENT naming
-// the field, as in variables ("tags: numbers must be finite ...").
+// GraphQL literal (not in variables) is refused by the parser with
+// INVALID_ARGUMENT naming the input it is in, without echoing the literal
+// (in variables the message names the field: "tags: numbers must be
+// finite ...").
 func TestHostileLiteralNumberNamesField(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
@@ -25,6 +27,7 @@ func TestHostileLiteralNumberNamesField(t *testing.T) {
 		require.Len(t, r.Errors, 1, "%+v", r.Errors)
 		require.Equal(t, "INVALID_ARGUMENT", r.Code())
 		require.NotContains(t, r.Errors[0].Message, canary)
-		require.Contains(t, r.Errors[0].Message, tc.field, "a literal out-of-range number in %s: the message names the field", tc.field)
+		require.Contains(t, r.Errors[0].Message, "CreateSecretInput", "a literal out-of-range number in %s: the message names the input", tc.field)
+		require.NotEmpty(t, r.Errors[0].Extensions, "it carries a code")
 	}
 }
