@@ -100,10 +100,10 @@ type ComplexityRoot struct {
 	}
 
 	Secret struct {
-		CreatedAt        func(childComplexity int) int
-		CreatedBy        func(childComplexity int) int
-		DomainID         func(childComplexity int) int
-		Name             func(childComplexity int) int
+		CreatedAtOrNull  func(childComplexity int) int
+		CreatedByOrNull  func(childComplexity int) int
+		DomainIDOrNull   func(childComplexity int) int
+		NameOrNull       func(childComplexity int) int
 		ProjectID        func(childComplexity int) int
 		Provider         func(childComplexity int) int
 		ResourceGroup    func(childComplexity int) int
@@ -112,9 +112,9 @@ type ComplexityRoot struct {
 		ServiceAccountID func(childComplexity int) int
 		Tags             func(childComplexity int) int
 		TrustedSecretID  func(childComplexity int) int
-		UpdatedAt        func(childComplexity int) int
-		UpdatedBy        func(childComplexity int) int
-		Version          func(childComplexity int) int
+		UpdatedAtOrNull  func(childComplexity int) int
+		UpdatedByOrNull  func(childComplexity int) int
+		VersionOrNull    func(childComplexity int) int
 		WorkspaceID      func(childComplexity int) int
 	}
 
@@ -130,18 +130,18 @@ type ComplexityRoot struct {
 	}
 
 	UserSecret struct {
-		CreatedAt    func(childComplexity int) int
-		CreatedBy    func(childComplexity int) int
-		DomainID     func(childComplexity int) int
-		Name         func(childComplexity int) int
-		Provider     func(childComplexity int) int
-		SchemaID     func(childComplexity int) int
-		Tags         func(childComplexity int) int
-		UpdatedAt    func(childComplexity int) int
-		UpdatedBy    func(childComplexity int) int
-		UserID       func(childComplexity int) int
-		UserSecretID func(childComplexity int) int
-		Version      func(childComplexity int) int
+		CreatedAtOrNull func(childComplexity int) int
+		CreatedByOrNull func(childComplexity int) int
+		DomainIDOrNull  func(childComplexity int) int
+		NameOrNull      func(childComplexity int) int
+		Provider        func(childComplexity int) int
+		SchemaID        func(childComplexity int) int
+		Tags            func(childComplexity int) int
+		UpdatedAtOrNull func(childComplexity int) int
+		UpdatedByOrNull func(childComplexity int) int
+		UserIDOrNull    func(childComplexity int) int
+		UserSecretID    func(childComplexity int) int
+		VersionOrNull   func(childComplexity int) int
 	}
 
 	UserSecretList struct {
@@ -191,7 +191,7 @@ type QueryResolver interface {
 	VerifyLog(ctx context.Context) (*model.VerifyReport, error)
 }
 type SecretResolver interface {
-	ResourceGroup(ctx context.Context, obj *projections.Secret) (model.ResourceGroup, error)
+	ResourceGroup(ctx context.Context, obj *projections.Secret) (*model.ResourceGroup, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -555,29 +555,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		return e.ComplexityRoot.Query.VerifyLog(childComplexity), true
 
 	case "Secret.createdAt":
-		if e.ComplexityRoot.Secret.CreatedAt == nil {
+		if e.ComplexityRoot.Secret.CreatedAtOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Secret.CreatedAt(childComplexity), true
+		return e.ComplexityRoot.Secret.CreatedAtOrNull(childComplexity), true
 	case "Secret.createdBy":
-		if e.ComplexityRoot.Secret.CreatedBy == nil {
+		if e.ComplexityRoot.Secret.CreatedByOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Secret.CreatedBy(childComplexity), true
+		return e.ComplexityRoot.Secret.CreatedByOrNull(childComplexity), true
 	case "Secret.domainId":
-		if e.ComplexityRoot.Secret.DomainID == nil {
+		if e.ComplexityRoot.Secret.DomainIDOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Secret.DomainID(childComplexity), true
+		return e.ComplexityRoot.Secret.DomainIDOrNull(childComplexity), true
 	case "Secret.name":
-		if e.ComplexityRoot.Secret.Name == nil {
+		if e.ComplexityRoot.Secret.NameOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Secret.Name(childComplexity), true
+		return e.ComplexityRoot.Secret.NameOrNull(childComplexity), true
 	case "Secret.projectId":
 		if e.ComplexityRoot.Secret.ProjectID == nil {
 			break
@@ -627,23 +627,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Secret.TrustedSecretID(childComplexity), true
 	case "Secret.updatedAt":
-		if e.ComplexityRoot.Secret.UpdatedAt == nil {
+		if e.ComplexityRoot.Secret.UpdatedAtOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Secret.UpdatedAt(childComplexity), true
+		return e.ComplexityRoot.Secret.UpdatedAtOrNull(childComplexity), true
 	case "Secret.updatedBy":
-		if e.ComplexityRoot.Secret.UpdatedBy == nil {
+		if e.ComplexityRoot.Secret.UpdatedByOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Secret.UpdatedBy(childComplexity), true
+		return e.ComplexityRoot.Secret.UpdatedByOrNull(childComplexity), true
 	case "Secret.version":
-		if e.ComplexityRoot.Secret.Version == nil {
+		if e.ComplexityRoot.Secret.VersionOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Secret.Version(childComplexity), true
+		return e.ComplexityRoot.Secret.VersionOrNull(childComplexity), true
 	case "Secret.workspaceId":
 		if e.ComplexityRoot.Secret.WorkspaceID == nil {
 			break
@@ -684,29 +684,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		return e.ComplexityRoot.SecretList.TotalCount(childComplexity), true
 
 	case "UserSecret.createdAt":
-		if e.ComplexityRoot.UserSecret.CreatedAt == nil {
+		if e.ComplexityRoot.UserSecret.CreatedAtOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserSecret.CreatedAt(childComplexity), true
+		return e.ComplexityRoot.UserSecret.CreatedAtOrNull(childComplexity), true
 	case "UserSecret.createdBy":
-		if e.ComplexityRoot.UserSecret.CreatedBy == nil {
+		if e.ComplexityRoot.UserSecret.CreatedByOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserSecret.CreatedBy(childComplexity), true
+		return e.ComplexityRoot.UserSecret.CreatedByOrNull(childComplexity), true
 	case "UserSecret.domainId":
-		if e.ComplexityRoot.UserSecret.DomainID == nil {
+		if e.ComplexityRoot.UserSecret.DomainIDOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserSecret.DomainID(childComplexity), true
+		return e.ComplexityRoot.UserSecret.DomainIDOrNull(childComplexity), true
 	case "UserSecret.name":
-		if e.ComplexityRoot.UserSecret.Name == nil {
+		if e.ComplexityRoot.UserSecret.NameOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserSecret.Name(childComplexity), true
+		return e.ComplexityRoot.UserSecret.NameOrNull(childComplexity), true
 	case "UserSecret.provider":
 		if e.ComplexityRoot.UserSecret.Provider == nil {
 			break
@@ -726,23 +726,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UserSecret.Tags(childComplexity), true
 	case "UserSecret.updatedAt":
-		if e.ComplexityRoot.UserSecret.UpdatedAt == nil {
+		if e.ComplexityRoot.UserSecret.UpdatedAtOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserSecret.UpdatedAt(childComplexity), true
+		return e.ComplexityRoot.UserSecret.UpdatedAtOrNull(childComplexity), true
 	case "UserSecret.updatedBy":
-		if e.ComplexityRoot.UserSecret.UpdatedBy == nil {
+		if e.ComplexityRoot.UserSecret.UpdatedByOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserSecret.UpdatedBy(childComplexity), true
+		return e.ComplexityRoot.UserSecret.UpdatedByOrNull(childComplexity), true
 	case "UserSecret.userId":
-		if e.ComplexityRoot.UserSecret.UserID == nil {
+		if e.ComplexityRoot.UserSecret.UserIDOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserSecret.UserID(childComplexity), true
+		return e.ComplexityRoot.UserSecret.UserIDOrNull(childComplexity), true
 	case "UserSecret.userSecretId":
 		if e.ComplexityRoot.UserSecret.UserSecretID == nil {
 			break
@@ -750,11 +750,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UserSecret.UserSecretID(childComplexity), true
 	case "UserSecret.version":
-		if e.ComplexityRoot.UserSecret.Version == nil {
+		if e.ComplexityRoot.UserSecret.VersionOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserSecret.Version(childComplexity), true
+		return e.ComplexityRoot.UserSecret.VersionOrNull(childComplexity), true
 
 	case "UserSecretList.results":
 		if e.ComplexityRoot.UserSecretList.Results == nil {
@@ -904,39 +904,50 @@ enum ResourceGroup {
   PROJECT
 }
 
+"""
+A secret's metadata. In a ` + "`" + `secrets` + "`" + ` list whose query has ` + "`" + `only` + "`" + ` or ` + "`" + `minimal` + "`" + `, the fields
+they leave out answer null (secretId always answers); everywhere else every field answers.
+"""
 type Secret {
   secretId: ID!
-  name: String!
+  "Never null, except left out of a list by only/minimal (as every field below)."
+  name: String
   schemaId: String
   provider: String
-  tags: Map!
-  resourceGroup: ResourceGroup!
-  domainId: String!
+  tags: Map
+  resourceGroup: ResourceGroup
+  domainId: String
   workspaceId: String
   projectId: String
   serviceAccountId: String
   trustedSecretId: String
   "Data version: 1 after create, +1 for each updateSecretData."
-  version: Int!
-  createdBy: String!
-  updatedBy: String!
-  createdAt: Time!
-  updatedAt: Time!
+  version: Int
+  createdBy: String
+  updatedBy: String
+  createdAt: Time
+  updatedAt: Time
 }
 
+"""
+A user secret's metadata. In a ` + "`" + `userSecrets` + "`" + ` list whose query has ` + "`" + `only` + "`" + ` or ` + "`" + `minimal` + "`" + `, the
+fields they leave out answer null (userSecretId always answers); everywhere else every field
+answers.
+"""
 type UserSecret {
   userSecretId: ID!
-  name: String!
+  "Never null, except left out of a list by only/minimal (as every field below)."
+  name: String
   schemaId: String
   provider: String
-  tags: Map!
-  domainId: String!
-  userId: String!
-  version: Int!
-  createdBy: String!
-  updatedBy: String!
-  createdAt: Time!
-  updatedAt: Time!
+  tags: Map
+  domainId: String
+  userId: String
+  version: Int
+  createdBy: String
+  updatedBy: String
+  createdAt: Time
+  updatedAt: Time
 }
 
 type SecretData {
@@ -976,14 +987,34 @@ input PageInput {
   limit: Int
 }
 
+"""
+A Cloudforet list query. The GraphQL selection says which fields come back; ` + "`" + `only` + "`" + ` and
+` + "`" + `minimal` + "`" + ` narrow that further, as Cloudforet's only and minimal_fields narrow its answer.
+"""
 input QueryInput {
+  "Conditions that must all hold."
   filter: [FilterInput!]
+  "Conditions of which one must hold (ANDed with filter); keyword's conditions join them."
   filterOr: [FilterInput!]
   sort: [SortInput!]
   page: PageInput
+  """
+  Words separated by spaces: a row matches when any word is a substring (ignoring case) of any
+  keyword field: the id, name, schemaId or provider. As in Cloudforet, these conditions join
+  filterOr: with both, a row passes when it matches any filterOr condition or any word.
+  """
   keyword: String
+  """
+  Keys (as in filter; tags.<key> means tags) of the fields to answer: a selected field outside
+  only and minimal answers null. The id always answers. Unknown keys are INVALID_ARGUMENT.
+  """
   only: [String!]
+  """
+  Answer the minimal fields (the id, name, schemaId, provider), with those of only if given:
+  the other selected fields answer null.
+  """
   minimal: Boolean
+  "Count only: results is empty, totalCount counts every match."
   countOnly: Boolean
 }
 
@@ -3416,18 +3447,18 @@ func (ec *executionContext) _Secret_name(ctx context.Context, field graphql.Coll
 			return ec.fieldContext_Secret_name(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Name, nil
+			return obj.NameOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Secret_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Secret", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("Secret", field, true, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _Secret_schemaId(ctx context.Context, field graphql.CollectedField, obj *projections.Secret) (ret graphql.Marshaler) {
@@ -3489,10 +3520,10 @@ func (ec *executionContext) _Secret_tags(ctx context.Context, field graphql.Coll
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
-			return ec.marshalNMap2map(ctx, selections, v)
+			return ec.marshalOMap2map(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Secret_tags(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -3511,11 +3542,11 @@ func (ec *executionContext) _Secret_resourceGroup(ctx context.Context, field gra
 			return ec.Resolvers.Secret().ResourceGroup(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.ResourceGroup) graphql.Marshaler {
-			return ec.marshalNResourceGroup2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceGroup(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ResourceGroup) graphql.Marshaler {
+			return ec.marshalOResourceGroup2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceGroup(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Secret_resourceGroup(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -3531,18 +3562,18 @@ func (ec *executionContext) _Secret_domainId(ctx context.Context, field graphql.
 			return ec.fieldContext_Secret_domainId(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.DomainID, nil
+			return obj.DomainIDOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Secret_domainId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Secret", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("Secret", field, true, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _Secret_workspaceId(ctx context.Context, field graphql.CollectedField, obj *projections.Secret) (ret graphql.Marshaler) {
@@ -3646,18 +3677,18 @@ func (ec *executionContext) _Secret_version(ctx context.Context, field graphql.C
 			return ec.fieldContext_Secret_version(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Version, nil
+			return obj.VersionOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
-			return ec.marshalNInt2int64(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Secret_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Secret", field, false, false, errors.New("field of type Int does not have child fields"))
+	return graphql.NewScalarFieldContext("Secret", field, true, false, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _Secret_createdBy(ctx context.Context, field graphql.CollectedField, obj *projections.Secret) (ret graphql.Marshaler) {
@@ -3669,18 +3700,18 @@ func (ec *executionContext) _Secret_createdBy(ctx context.Context, field graphql
 			return ec.fieldContext_Secret_createdBy(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.CreatedBy, nil
+			return obj.CreatedByOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Secret_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Secret", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("Secret", field, true, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _Secret_updatedBy(ctx context.Context, field graphql.CollectedField, obj *projections.Secret) (ret graphql.Marshaler) {
@@ -3692,18 +3723,18 @@ func (ec *executionContext) _Secret_updatedBy(ctx context.Context, field graphql
 			return ec.fieldContext_Secret_updatedBy(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.UpdatedBy, nil
+			return obj.UpdatedByOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Secret_updatedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Secret", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("Secret", field, true, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _Secret_createdAt(ctx context.Context, field graphql.CollectedField, obj *projections.Secret) (ret graphql.Marshaler) {
@@ -3715,18 +3746,18 @@ func (ec *executionContext) _Secret_createdAt(ctx context.Context, field graphql
 			return ec.fieldContext_Secret_createdAt(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.CreatedAt, nil
+			return obj.CreatedAtOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Secret_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Secret", field, false, false, errors.New("field of type Time does not have child fields"))
+	return graphql.NewScalarFieldContext("Secret", field, true, false, errors.New("field of type Time does not have child fields"))
 }
 
 func (ec *executionContext) _Secret_updatedAt(ctx context.Context, field graphql.CollectedField, obj *projections.Secret) (ret graphql.Marshaler) {
@@ -3738,18 +3769,18 @@ func (ec *executionContext) _Secret_updatedAt(ctx context.Context, field graphql
 			return ec.fieldContext_Secret_updatedAt(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.UpdatedAt, nil
+			return obj.UpdatedAtOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Secret_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Secret", field, false, false, errors.New("field of type Time does not have child fields"))
+	return graphql.NewScalarFieldContext("Secret", field, true, false, errors.New("field of type Time does not have child fields"))
 }
 
 func (ec *executionContext) _SecretData_encrypted(ctx context.Context, field graphql.CollectedField, obj *model.SecretData) (ret graphql.Marshaler) {
@@ -3908,18 +3939,18 @@ func (ec *executionContext) _UserSecret_name(ctx context.Context, field graphql.
 			return ec.fieldContext_UserSecret_name(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Name, nil
+			return obj.NameOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserSecret_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("UserSecret", field, true, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _UserSecret_schemaId(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
@@ -3981,10 +4012,10 @@ func (ec *executionContext) _UserSecret_tags(ctx context.Context, field graphql.
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
-			return ec.marshalNMap2map(ctx, selections, v)
+			return ec.marshalOMap2map(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserSecret_tags(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -4000,18 +4031,18 @@ func (ec *executionContext) _UserSecret_domainId(ctx context.Context, field grap
 			return ec.fieldContext_UserSecret_domainId(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.DomainID, nil
+			return obj.DomainIDOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserSecret_domainId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("UserSecret", field, true, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _UserSecret_userId(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
@@ -4023,18 +4054,18 @@ func (ec *executionContext) _UserSecret_userId(ctx context.Context, field graphq
 			return ec.fieldContext_UserSecret_userId(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.UserID, nil
+			return obj.UserIDOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserSecret_userId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("UserSecret", field, true, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _UserSecret_version(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
@@ -4046,18 +4077,18 @@ func (ec *executionContext) _UserSecret_version(ctx context.Context, field graph
 			return ec.fieldContext_UserSecret_version(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Version, nil
+			return obj.VersionOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
-			return ec.marshalNInt2int64(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserSecret_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type Int does not have child fields"))
+	return graphql.NewScalarFieldContext("UserSecret", field, true, false, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _UserSecret_createdBy(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
@@ -4069,18 +4100,18 @@ func (ec *executionContext) _UserSecret_createdBy(ctx context.Context, field gra
 			return ec.fieldContext_UserSecret_createdBy(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.CreatedBy, nil
+			return obj.CreatedByOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserSecret_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("UserSecret", field, true, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _UserSecret_updatedBy(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
@@ -4092,18 +4123,18 @@ func (ec *executionContext) _UserSecret_updatedBy(ctx context.Context, field gra
 			return ec.fieldContext_UserSecret_updatedBy(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.UpdatedBy, nil
+			return obj.UpdatedByOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserSecret_updatedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("UserSecret", field, true, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _UserSecret_createdAt(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
@@ -4115,18 +4146,18 @@ func (ec *executionContext) _UserSecret_createdAt(ctx context.Context, field gra
 			return ec.fieldContext_UserSecret_createdAt(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.CreatedAt, nil
+			return obj.CreatedAtOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserSecret_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type Time does not have child fields"))
+	return graphql.NewScalarFieldContext("UserSecret", field, true, false, errors.New("field of type Time does not have child fields"))
 }
 
 func (ec *executionContext) _UserSecret_updatedAt(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
@@ -4138,18 +4169,18 @@ func (ec *executionContext) _UserSecret_updatedAt(ctx context.Context, field gra
 			return ec.fieldContext_UserSecret_updatedAt(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.UpdatedAt, nil
+			return obj.UpdatedAtOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserSecret_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type Time does not have child fields"))
+	return graphql.NewScalarFieldContext("UserSecret", field, true, false, errors.New("field of type Time does not have child fields"))
 }
 
 func (ec *executionContext) _UserSecretList_results(ctx context.Context, field graphql.CollectedField, obj *model.UserSecretList) (ret graphql.Marshaler) {
@@ -6688,7 +6719,7 @@ func (ec *executionContext) _Secret(ctx context.Context, sel ast.SelectionSet, o
 			}
 		case "name":
 			out.Values[i] = ec._Secret_name(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "schemaId":
@@ -6703,7 +6734,7 @@ func (ec *executionContext) _Secret(ctx context.Context, sel ast.SelectionSet, o
 			}
 		case "tags":
 			out.Values[i] = ec._Secret_tags(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "resourceGroup":
@@ -6716,7 +6747,7 @@ func (ec *executionContext) _Secret(ctx context.Context, sel ast.SelectionSet, o
 					}
 				}()
 				res = ec._Secret_resourceGroup(ctx, field, obj)
-				if res == graphql.Null {
+				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
@@ -6746,7 +6777,7 @@ func (ec *executionContext) _Secret(ctx context.Context, sel ast.SelectionSet, o
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "domainId":
 			out.Values[i] = ec._Secret_domainId(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "workspaceId":
@@ -6771,27 +6802,27 @@ func (ec *executionContext) _Secret(ctx context.Context, sel ast.SelectionSet, o
 			}
 		case "version":
 			out.Values[i] = ec._Secret_version(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdBy":
 			out.Values[i] = ec._Secret_createdBy(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedBy":
 			out.Values[i] = ec._Secret_updatedBy(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
 			out.Values[i] = ec._Secret_createdAt(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
 			out.Values[i] = ec._Secret_updatedAt(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
@@ -6925,7 +6956,7 @@ func (ec *executionContext) _UserSecret(ctx context.Context, sel ast.SelectionSe
 			}
 		case "name":
 			out.Values[i] = ec._UserSecret_name(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "schemaId":
@@ -6940,42 +6971,42 @@ func (ec *executionContext) _UserSecret(ctx context.Context, sel ast.SelectionSe
 			}
 		case "tags":
 			out.Values[i] = ec._UserSecret_tags(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "domainId":
 			out.Values[i] = ec._UserSecret_domainId(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "userId":
 			out.Values[i] = ec._UserSecret_userId(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "version":
 			out.Values[i] = ec._UserSecret_version(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "createdBy":
 			out.Values[i] = ec._UserSecret_createdBy(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "updatedBy":
 			out.Values[i] = ec._UserSecret_updatedBy(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "createdAt":
 			out.Values[i] = ec._UserSecret_createdAt(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "updatedAt":
 			out.Values[i] = ec._UserSecret_updatedAt(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -8062,6 +8093,24 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	return res
 }
 
+func (ec *executionContext) unmarshalOInt2ᚖint64(ctx context.Context, v any) (*int64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalInt64(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInt2ᚖint64(ctx context.Context, sel ast.SelectionSet, v *int64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalInt64(*v)
+	return res
+}
+
 func (ec *executionContext) unmarshalOMap2map(ctx context.Context, v any) (map[string]any, error) {
 	if v == nil {
 		return nil, nil
@@ -8094,6 +8143,22 @@ func (ec *executionContext) unmarshalOQueryInput2ᚖgithubᚗcomᚋsecretlogᚋs
 	}
 	res, err := ec.unmarshalInputQueryInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOResourceGroup2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceGroup(ctx context.Context, v any) (*model.ResourceGroup, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.ResourceGroup)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOResourceGroup2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceGroup(ctx context.Context, sel ast.SelectionSet, v *model.ResourceGroup) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOSortInput2ᚕᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐSortInputᚄ(ctx context.Context, v any) ([]*model.SortInput, error) {

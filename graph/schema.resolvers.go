@@ -166,12 +166,9 @@ func (r *queryResolver) Secrets(ctx context.Context, query *model.QueryInput, se
 	if err != nil {
 		return nil, err
 	}
-	q, err := listQuery(query, projections.SecretResource, map[string]*string{"secretId": secretID, "name": name,
+	q := listQuery(query, map[string]*string{"secretId": secretID, "name": name,
 		"schemaId": schemaID, "provider": provider, "workspaceId": workspaceID, "projectId": projectID,
 		"serviceAccountId": serviceAccountID, "trustedSecretId": trustedSecretID})
-	if err != nil {
-		return nil, err
-	}
 	items, total, err := r.Reader.Secrets(ctx, id, q)
 	if err != nil {
 		return nil, err
@@ -235,11 +232,8 @@ func (r *queryResolver) UserSecrets(ctx context.Context, query *model.QueryInput
 	if err != nil {
 		return nil, err
 	}
-	q, err := listQuery(query, projections.UserSecretResource, map[string]*string{"userSecretId": userSecretID,
+	q := listQuery(query, map[string]*string{"userSecretId": userSecretID,
 		"name": name, "schemaId": schemaID, "provider": provider})
-	if err != nil {
-		return nil, err
-	}
 	items, total, err := r.Reader.UserSecrets(ctx, id, q)
 	if err != nil {
 		return nil, err
@@ -319,8 +313,13 @@ func (r *queryResolver) VerifyLog(ctx context.Context) (*model.VerifyReport, err
 }
 
 // ResourceGroup is the resolver for the resourceGroup field.
-func (r *secretResolver) ResourceGroup(ctx context.Context, obj *projections.Secret) (model.ResourceGroup, error) {
-	return model.ResourceGroup(obj.ResourceGroup), nil
+func (r *secretResolver) ResourceGroup(ctx context.Context, obj *projections.Secret) (*model.ResourceGroup, error) {
+	g := obj.ResourceGroupOrNull()
+	if g == nil {
+		return nil, nil
+	}
+	rg := model.ResourceGroup(*g)
+	return &rg, nil
 }
 
 // AuditEvent returns AuditEventResolver implementation.

@@ -1,4 +1,4 @@
-package projections_test
+package query_test
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/secretlog/secretlog/auth"
 	"github.com/secretlog/secretlog/projections"
+	"github.com/secretlog/secretlog/query"
 )
 
 // fuzzAdmin reads the whole of domain d1, where operatorRows live.
@@ -17,7 +18,7 @@ var fuzzAdmin = auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "d1", UserID
 
 // fuzzLimits keep each input cheap: whatever the input, the translator and
 // the database must answer (or refuse) within them.
-var fuzzLimits = projections.Limits{StatementTimeout: time.Second}
+var fuzzLimits = query.Limits{StatementTimeout: time.Second}
 
 // decodeFuzzJSON decodes input as GraphQL variables are decoded (numbers as
 // json.Number); ok is false for anything that is not a JSON object.
@@ -35,7 +36,7 @@ func decodeFuzzJSON(input []byte) (map[string]any, bool) {
 // would reach the caller as INTERNAL.
 func requireNotInternal(t *testing.T, input []byte, err error) {
 	t.Helper()
-	var qe *projections.QueryError
+	var qe *query.Error
 	if err != nil && !errors.As(err, &qe) {
 		t.Fatalf("input %s: an error that is not a QueryError (the API's INTERNAL): %T %v", input, err, err)
 	}
@@ -116,17 +117,17 @@ func FuzzListQuery(f *testing.F) {
 		if json.Unmarshal(raw, &in) != nil {
 			return
 		}
-		var q projections.Query
+		var q query.Input
 		for _, c := range in.Filter {
-			q.Filter = append(q.Filter, projections.Condition{Key: c.K, Value: c.V, Op: c.O})
+			q.Filter = append(q.Filter, query.Filter{Key: c.K, Value: c.V, Op: c.O})
 		}
 		for _, c := range in.FilterOr {
-			q.FilterOr = append(q.FilterOr, projections.Condition{Key: c.K, Value: c.V, Op: c.O})
+			q.FilterOr = append(q.FilterOr, query.Filter{Key: c.K, Value: c.V, Op: c.O})
 		}
 		for _, s := range in.Sort {
-			q.Sort = append(q.Sort, projections.SortKey{Key: s.Key, Desc: s.Desc})
+			q.Sort = append(q.Sort, query.SortKey{Key: s.Key, Desc: s.Desc})
 		}
-		q.Page = projections.Page{Start: in.Page.Start, Limit: in.Page.Limit}
+		q.Page = query.Page{Start: in.Page.Start, Limit: in.Page.Limit}
 		q.Keyword, q.CountOnly = in.Keyword, in.CountOnly
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
