@@ -62,6 +62,8 @@ func FuzzStatQuery(f *testing.F) {
 		`{"filter":[{"k":"version","v":1e300,"o":"lt"}],"distinct":"name"}`,
 		`{"aggregate":[{"match":{"filter":[{"k":"name","v":["a","b"],"o":"contain_in"}]}},{"limit":1},{"skip":1}]}`,
 		`{"keyword":"prod","aggregate":[{"group":{"keys":["provider"],"fields":[{"key":"tags.env","operator":"add_to_set","name":"envs"}]}}]}`,
+		`{"aggregate":[{"group":{"keys":["workspaceId"],"fields":[{"key":"tags","operator":"merge_objects","name":"t"}]}},{"match":{"filter":[{"k":"t.env","v":"PROD"}]}}]}`,
+		`{"aggregate":[{"group":{"fields":[{"operator":"push","name":"p","fields":[{"key":"provider","name":"x"}]}]}},{"match":{"filter":[{"k":"p","v":{"x":"aws"},"o":"match"}]}}]}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -78,7 +80,7 @@ func FuzzStatQuery(f *testing.F) {
 }
 
 // FuzzListQuery is FuzzStatQuery for list queries: filter, filter_or,
-// sort, page and keyword as the API passes them.
+// sort, page, keyword, only and minimal as the API passes them.
 func FuzzListQuery(f *testing.F) {
 	pool := newQueryDB(f)
 	insertSecrets(f, pool, operatorRows())
@@ -89,6 +91,8 @@ func FuzzListQuery(f *testing.F) {
 		`{"filterOr":[{"k":"version","v":"2","o":"gte"},{"k":"workspaceId","v":false,"o":"exists"}]}`,
 		`{"filter":[{"k":"createdAt","v":"2024-02-01","o":"datetime_lt"}],"sort":[{"key":"tags.tier"}]}`,
 		`{"filter":[{"k":"name","v":["^a","(b"],"o":"regex_in"}]}`,
+		`{"filter":[{"k":"tags.list","v":{"a.b":1,"c":null},"o":"match"}],"keyword":"alpha STAGING"}`,
+		`{"filterOr":[{"k":"name","v":["ALPHA-prod",null],"o":"in"},{"k":"tags.env","v":["PROD"],"o":"not_in"}],"only":["name","tags.x"],"minimal":true}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -112,6 +116,8 @@ func FuzzListQuery(f *testing.F) {
 			}
 			Keyword   string
 			CountOnly bool
+			Only      []string
+			Minimal   bool
 		}
 		raw, _ := json.Marshal(m)
 		if json.Unmarshal(raw, &in) != nil {
@@ -128,7 +134,7 @@ func FuzzListQuery(f *testing.F) {
 			q.Sort = append(q.Sort, query.SortKey{Key: s.Key, Desc: s.Desc})
 		}
 		q.Page = query.Page{Start: in.Page.Start, Limit: in.Page.Limit}
-		q.Keyword, q.CountOnly = in.Keyword, in.CountOnly
+		q.Keyword, q.CountOnly, q.Only, q.Minimal = in.Keyword, in.CountOnly, in.Only, in.Minimal
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_, _, err := reader.Secrets(ctx, fuzzAdmin, q)

@@ -105,7 +105,7 @@ func (p *parser) stages(sc *scope, agg any) ([]Stage, error) {
 		for name, opts := range m {
 			st, next, err := p.stage(sc, name, opts)
 			if err != nil {
-				if st == nil && next == nil && err == errUnknownStage {
+				if err == errUnknownStage {
 					return nil, qerr("aggregate[%d]: unknown stage %q (stages: %s)", i, name, strings.Join(stageNames, ", "))
 				}
 				return nil, within(fmt.Sprintf("aggregate[%d].%s", i, name), err)
