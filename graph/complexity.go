@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/secretlog/secretlog/graph/model"
-	"github.com/secretlog/secretlog/projections"
+	"github.com/secretlog/secretlog/query"
 )
 
 // Field costs beyond gqlgen's default (1 plus the selection's cost).
@@ -20,8 +20,8 @@ const (
 // NewComplexity weights list fields by the page they ask for (the default
 // page when they do not say), so the complexity limit bounds the rows and
 // values an operation can return; the expensive single fields get fixed costs.
-func NewComplexity(lim projections.Limits) ComplexityRoot {
-	d := projections.DefaultLimits()
+func NewComplexity(lim query.Limits) ComplexityRoot {
+	d := query.DefaultLimits()
 	if lim.DefaultPageSize <= 0 {
 		lim.DefaultPageSize = d.DefaultPageSize
 	}

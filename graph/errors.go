@@ -14,12 +14,13 @@ import (
 
 	"github.com/secretlog/secretlog/commands"
 	"github.com/secretlog/secretlog/projections"
+	"github.com/secretlog/secretlog/query"
 )
 
 // codeOf maps every typed error to its API code, in one place.
 func codeOf(err error) (commands.Code, string) {
 	var ce *commands.Error
-	var qe *projections.QueryError
+	var qe *query.Error
 	var pg *pgconn.PgError
 	switch {
 	case errors.As(err, &ce):

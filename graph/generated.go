@@ -127,16 +127,16 @@ type ComplexityRoot struct {
 	}
 
 	Secret struct {
-		AutoRotation        func(childComplexity int) int
-		CreatedAt           func(childComplexity int) int
-		CreatedBy           func(childComplexity int) int
+		AutoRotationOrNull  func(childComplexity int) int
+		CreatedAtOrNull     func(childComplexity int) int
+		CreatedByOrNull     func(childComplexity int) int
 		Description         func(childComplexity int) int
-		DomainID            func(childComplexity int) int
+		DomainIDOrNull      func(childComplexity int) int
 		KmsKeyID            func(childComplexity int) int
 		LastRotatedAt       func(childComplexity int) int
 		LastUsedAt          func(childComplexity int) int
 		MaxVersions         func(childComplexity int) int
-		Name                func(childComplexity int) int
+		NameOrNull          func(childComplexity int) int
 		NextRotationTime    func(childComplexity int) int
 		ProjectID           func(childComplexity int) int
 		Provider            func(childComplexity int) int
@@ -148,9 +148,9 @@ type ComplexityRoot struct {
 		State               func(childComplexity int) int
 		Tags                func(childComplexity int) int
 		TrustedSecretID     func(childComplexity int) int
-		UpdatedAt           func(childComplexity int) int
-		UpdatedBy           func(childComplexity int) int
-		Version             func(childComplexity int) int
+		UpdatedAtOrNull     func(childComplexity int) int
+		UpdatedByOrNull     func(childComplexity int) int
+		VersionOrNull       func(childComplexity int) int
 		WorkspaceID         func(childComplexity int) int
 	}
 
@@ -181,27 +181,27 @@ type ComplexityRoot struct {
 	}
 
 	UserSecret struct {
-		AutoRotation        func(childComplexity int) int
-		CreatedAt           func(childComplexity int) int
-		CreatedBy           func(childComplexity int) int
+		AutoRotationOrNull  func(childComplexity int) int
+		CreatedAtOrNull     func(childComplexity int) int
+		CreatedByOrNull     func(childComplexity int) int
 		Description         func(childComplexity int) int
-		DomainID            func(childComplexity int) int
+		DomainIDOrNull      func(childComplexity int) int
 		KmsKeyID            func(childComplexity int) int
 		LastRotatedAt       func(childComplexity int) int
 		LastUsedAt          func(childComplexity int) int
 		MaxVersions         func(childComplexity int) int
-		Name                func(childComplexity int) int
+		NameOrNull          func(childComplexity int) int
 		NextRotationTime    func(childComplexity int) int
 		Provider            func(childComplexity int) int
 		RotationPeriodHours func(childComplexity int) int
 		SchemaID            func(childComplexity int) int
 		State               func(childComplexity int) int
 		Tags                func(childComplexity int) int
-		UpdatedAt           func(childComplexity int) int
-		UpdatedBy           func(childComplexity int) int
-		UserID              func(childComplexity int) int
+		UpdatedAtOrNull     func(childComplexity int) int
+		UpdatedByOrNull     func(childComplexity int) int
+		UserIDOrNull        func(childComplexity int) int
 		UserSecretID        func(childComplexity int) int
-		Version             func(childComplexity int) int
+		VersionOrNull       func(childComplexity int) int
 	}
 
 	UserSecretList struct {
@@ -268,14 +268,14 @@ type QueryResolver interface {
 	VerifyLog(ctx context.Context) (*model.VerifyReport, error)
 }
 type SecretResolver interface {
-	ResourceGroup(ctx context.Context, obj *projections.Secret) (model.ResourceGroup, error)
+	ResourceGroup(ctx context.Context, obj *projections.Secret) (*model.ResourceGroup, error)
 
-	State(ctx context.Context, obj *projections.Secret) (model.ResourceState, error)
+	State(ctx context.Context, obj *projections.Secret) (*model.ResourceState, error)
 
 	LastUsedAt(ctx context.Context, obj *projections.Secret) (*time.Time, error)
 }
 type UserSecretResolver interface {
-	State(ctx context.Context, obj *projections.UserSecret) (model.ResourceState, error)
+	State(ctx context.Context, obj *projections.UserSecret) (*model.ResourceState, error)
 
 	LastUsedAt(ctx context.Context, obj *projections.UserSecret) (*time.Time, error)
 }
@@ -865,23 +865,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		return e.ComplexityRoot.Query.VerifyLog(childComplexity), true
 
 	case "Secret.autoRotation":
-		if e.ComplexityRoot.Secret.AutoRotation == nil {
+		if e.ComplexityRoot.Secret.AutoRotationOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Secret.AutoRotation(childComplexity), true
+		return e.ComplexityRoot.Secret.AutoRotationOrNull(childComplexity), true
 	case "Secret.createdAt":
-		if e.ComplexityRoot.Secret.CreatedAt == nil {
+		if e.ComplexityRoot.Secret.CreatedAtOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Secret.CreatedAt(childComplexity), true
+		return e.ComplexityRoot.Secret.CreatedAtOrNull(childComplexity), true
 	case "Secret.createdBy":
-		if e.ComplexityRoot.Secret.CreatedBy == nil {
+		if e.ComplexityRoot.Secret.CreatedByOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Secret.CreatedBy(childComplexity), true
+		return e.ComplexityRoot.Secret.CreatedByOrNull(childComplexity), true
 	case "Secret.description":
 		if e.ComplexityRoot.Secret.Description == nil {
 			break
@@ -889,11 +889,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Secret.Description(childComplexity), true
 	case "Secret.domainId":
-		if e.ComplexityRoot.Secret.DomainID == nil {
+		if e.ComplexityRoot.Secret.DomainIDOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Secret.DomainID(childComplexity), true
+		return e.ComplexityRoot.Secret.DomainIDOrNull(childComplexity), true
 	case "Secret.kmsKeyId":
 		if e.ComplexityRoot.Secret.KmsKeyID == nil {
 			break
@@ -919,11 +919,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Secret.MaxVersions(childComplexity), true
 	case "Secret.name":
-		if e.ComplexityRoot.Secret.Name == nil {
+		if e.ComplexityRoot.Secret.NameOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Secret.Name(childComplexity), true
+		return e.ComplexityRoot.Secret.NameOrNull(childComplexity), true
 	case "Secret.nextRotationTime":
 		if e.ComplexityRoot.Secret.NextRotationTime == nil {
 			break
@@ -991,23 +991,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Secret.TrustedSecretID(childComplexity), true
 	case "Secret.updatedAt":
-		if e.ComplexityRoot.Secret.UpdatedAt == nil {
+		if e.ComplexityRoot.Secret.UpdatedAtOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Secret.UpdatedAt(childComplexity), true
+		return e.ComplexityRoot.Secret.UpdatedAtOrNull(childComplexity), true
 	case "Secret.updatedBy":
-		if e.ComplexityRoot.Secret.UpdatedBy == nil {
+		if e.ComplexityRoot.Secret.UpdatedByOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Secret.UpdatedBy(childComplexity), true
+		return e.ComplexityRoot.Secret.UpdatedByOrNull(childComplexity), true
 	case "Secret.version":
-		if e.ComplexityRoot.Secret.Version == nil {
+		if e.ComplexityRoot.Secret.VersionOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Secret.Version(childComplexity), true
+		return e.ComplexityRoot.Secret.VersionOrNull(childComplexity), true
 	case "Secret.workspaceId":
 		if e.ComplexityRoot.Secret.WorkspaceID == nil {
 			break
@@ -1104,23 +1104,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		return e.ComplexityRoot.SecretVersionPage.Results(childComplexity), true
 
 	case "UserSecret.autoRotation":
-		if e.ComplexityRoot.UserSecret.AutoRotation == nil {
+		if e.ComplexityRoot.UserSecret.AutoRotationOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserSecret.AutoRotation(childComplexity), true
+		return e.ComplexityRoot.UserSecret.AutoRotationOrNull(childComplexity), true
 	case "UserSecret.createdAt":
-		if e.ComplexityRoot.UserSecret.CreatedAt == nil {
+		if e.ComplexityRoot.UserSecret.CreatedAtOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserSecret.CreatedAt(childComplexity), true
+		return e.ComplexityRoot.UserSecret.CreatedAtOrNull(childComplexity), true
 	case "UserSecret.createdBy":
-		if e.ComplexityRoot.UserSecret.CreatedBy == nil {
+		if e.ComplexityRoot.UserSecret.CreatedByOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserSecret.CreatedBy(childComplexity), true
+		return e.ComplexityRoot.UserSecret.CreatedByOrNull(childComplexity), true
 	case "UserSecret.description":
 		if e.ComplexityRoot.UserSecret.Description == nil {
 			break
@@ -1128,11 +1128,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UserSecret.Description(childComplexity), true
 	case "UserSecret.domainId":
-		if e.ComplexityRoot.UserSecret.DomainID == nil {
+		if e.ComplexityRoot.UserSecret.DomainIDOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserSecret.DomainID(childComplexity), true
+		return e.ComplexityRoot.UserSecret.DomainIDOrNull(childComplexity), true
 	case "UserSecret.kmsKeyId":
 		if e.ComplexityRoot.UserSecret.KmsKeyID == nil {
 			break
@@ -1158,11 +1158,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UserSecret.MaxVersions(childComplexity), true
 	case "UserSecret.name":
-		if e.ComplexityRoot.UserSecret.Name == nil {
+		if e.ComplexityRoot.UserSecret.NameOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserSecret.Name(childComplexity), true
+		return e.ComplexityRoot.UserSecret.NameOrNull(childComplexity), true
 	case "UserSecret.nextRotationTime":
 		if e.ComplexityRoot.UserSecret.NextRotationTime == nil {
 			break
@@ -1200,23 +1200,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UserSecret.Tags(childComplexity), true
 	case "UserSecret.updatedAt":
-		if e.ComplexityRoot.UserSecret.UpdatedAt == nil {
+		if e.ComplexityRoot.UserSecret.UpdatedAtOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserSecret.UpdatedAt(childComplexity), true
+		return e.ComplexityRoot.UserSecret.UpdatedAtOrNull(childComplexity), true
 	case "UserSecret.updatedBy":
-		if e.ComplexityRoot.UserSecret.UpdatedBy == nil {
+		if e.ComplexityRoot.UserSecret.UpdatedByOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserSecret.UpdatedBy(childComplexity), true
+		return e.ComplexityRoot.UserSecret.UpdatedByOrNull(childComplexity), true
 	case "UserSecret.userId":
-		if e.ComplexityRoot.UserSecret.UserID == nil {
+		if e.ComplexityRoot.UserSecret.UserIDOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserSecret.UserID(childComplexity), true
+		return e.ComplexityRoot.UserSecret.UserIDOrNull(childComplexity), true
 	case "UserSecret.userSecretId":
 		if e.ComplexityRoot.UserSecret.UserSecretID == nil {
 			break
@@ -1224,11 +1224,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UserSecret.UserSecretID(childComplexity), true
 	case "UserSecret.version":
-		if e.ComplexityRoot.UserSecret.Version == nil {
+		if e.ComplexityRoot.UserSecret.VersionOrNull == nil {
 			break
 		}
 
-		return e.ComplexityRoot.UserSecret.Version(childComplexity), true
+		return e.ComplexityRoot.UserSecret.VersionOrNull(childComplexity), true
 
 	case "UserSecretList.results":
 		if e.ComplexityRoot.UserSecretList.Results == nil {
@@ -1384,27 +1384,32 @@ enum ResourceState {
   PENDING_DELETE
 }
 
+"""
+A secret's metadata. In a ` + "`" + `secrets` + "`" + ` list whose query has ` + "`" + `only` + "`" + ` or ` + "`" + `minimal` + "`" + `, the fields
+they leave out answer null (secretId always answers); everywhere else every field answers.
+"""
 type Secret {
   secretId: ID!
-  name: String!
+  "Never null, except left out of a list by only/minimal (as every field below)."
+  name: String
   schemaId: String
   provider: String
-  tags: Map!
-  resourceGroup: ResourceGroup!
-  domainId: String!
+  tags: Map
+  resourceGroup: ResourceGroup
+  domainId: String
   workspaceId: String
   projectId: String
   serviceAccountId: String
   trustedSecretId: String
   "ENABLED, DISABLED (values cannot be read) or PENDING_DELETE (only restore and a forced delete apply)."
-  state: ResourceState!
+  state: ResourceState
   "At most 2,048 characters."
   description: String
   "The keyring key that wraps this resource's data keys (null: the keyring's primary)."
   kmsKeyId: String
   "Readable versions kept: older versions without a stage are destroyed (null: the server's default)."
   maxVersions: Int
-  autoRotation: Boolean!
+  autoRotation: Boolean
   "4 to 8,760 hours."
   rotationPeriodHours: Int
   "When the next RotationDue event comes (autoRotation)."
@@ -1414,30 +1419,36 @@ type Secret {
   "The last value read. Applied asynchronously: it may lag reads by a moment."
   lastUsedAt: Time
   "Data version: 1 after create, +1 for each new value (update, rollback, rotation)."
-  version: Int!
-  createdBy: String!
-  updatedBy: String!
-  createdAt: Time!
-  updatedAt: Time!
+  version: Int
+  createdBy: String
+  updatedBy: String
+  createdAt: Time
+  updatedAt: Time
 }
 
+"""
+A user secret's metadata. In a ` + "`" + `userSecrets` + "`" + ` list whose query has ` + "`" + `only` + "`" + ` or ` + "`" + `minimal` + "`" + `, the
+fields they leave out answer null (userSecretId always answers); everywhere else every field
+answers.
+"""
 type UserSecret {
   userSecretId: ID!
-  name: String!
+  "Never null, except left out of a list by only/minimal (as every field below)."
+  name: String
   schemaId: String
   provider: String
-  tags: Map!
-  domainId: String!
-  userId: String!
+  tags: Map
+  domainId: String
+  userId: String
   "ENABLED, DISABLED (values cannot be read) or PENDING_DELETE (only restore and a forced delete apply)."
-  state: ResourceState!
+  state: ResourceState
   "At most 2,048 characters."
   description: String
   "The keyring key that wraps this resource's data keys (null: the keyring's primary)."
   kmsKeyId: String
   "Readable versions kept: older versions without a stage are destroyed (null: the server's default)."
   maxVersions: Int
-  autoRotation: Boolean!
+  autoRotation: Boolean
   "4 to 8,760 hours."
   rotationPeriodHours: Int
   "When the next RotationDue event comes (autoRotation)."
@@ -1446,11 +1457,11 @@ type UserSecret {
   lastRotatedAt: Time
   "The last value read. Applied asynchronously: it may lag reads by a moment."
   lastUsedAt: Time
-  version: Int!
-  createdBy: String!
-  updatedBy: String!
-  createdAt: Time!
-  updatedAt: Time!
+  version: Int
+  createdBy: String
+  updatedBy: String
+  createdAt: Time
+  updatedAt: Time
 }
 
 type SecretData {
@@ -1522,14 +1533,34 @@ input PageInput {
   limit: Int
 }
 
+"""
+A Cloudforet list query. The GraphQL selection says which fields come back; ` + "`" + `only` + "`" + ` and
+` + "`" + `minimal` + "`" + ` narrow that further, as Cloudforet's only and minimal_fields narrow its answer.
+"""
 input QueryInput {
+  "Conditions that must all hold."
   filter: [FilterInput!]
+  "Conditions of which one must hold (ANDed with filter); keyword's conditions join them."
   filterOr: [FilterInput!]
   sort: [SortInput!]
   page: PageInput
+  """
+  Words separated by spaces: a row matches when any word is a substring (ignoring case) of any
+  keyword field: the id, name, schemaId or provider. As in Cloudforet, these conditions join
+  filterOr: with both, a row passes when it matches any filterOr condition or any word.
+  """
   keyword: String
+  """
+  Keys (as in filter; tags.<key> means tags) of the fields to answer: a selected field outside
+  only and minimal answers null. The id always answers. Unknown keys are INVALID_ARGUMENT.
+  """
   only: [String!]
+  """
+  Answer the minimal fields (the id, name, schemaId, provider), with those of only if given:
+  the other selected fields answer null.
+  """
   minimal: Boolean
+  "Count only: results is empty, totalCount counts every match."
   countOnly: Boolean
 }
 
@@ -5502,18 +5533,18 @@ func (ec *executionContext) _Secret_name(ctx context.Context, field graphql.Coll
 			return ec.fieldContext_Secret_name(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Name, nil
+			return obj.NameOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Secret_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Secret", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("Secret", field, true, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _Secret_schemaId(ctx context.Context, field graphql.CollectedField, obj *projections.Secret) (ret graphql.Marshaler) {
@@ -5575,10 +5606,10 @@ func (ec *executionContext) _Secret_tags(ctx context.Context, field graphql.Coll
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
-			return ec.marshalNMap2map(ctx, selections, v)
+			return ec.marshalOMap2map(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Secret_tags(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -5597,11 +5628,11 @@ func (ec *executionContext) _Secret_resourceGroup(ctx context.Context, field gra
 			return ec.Resolvers.Secret().ResourceGroup(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.ResourceGroup) graphql.Marshaler {
-			return ec.marshalNResourceGroup2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceGroup(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ResourceGroup) graphql.Marshaler {
+			return ec.marshalOResourceGroup2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceGroup(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Secret_resourceGroup(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -5617,18 +5648,18 @@ func (ec *executionContext) _Secret_domainId(ctx context.Context, field graphql.
 			return ec.fieldContext_Secret_domainId(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.DomainID, nil
+			return obj.DomainIDOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Secret_domainId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Secret", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("Secret", field, true, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _Secret_workspaceId(ctx context.Context, field graphql.CollectedField, obj *projections.Secret) (ret graphql.Marshaler) {
@@ -5735,11 +5766,11 @@ func (ec *executionContext) _Secret_state(ctx context.Context, field graphql.Col
 			return ec.Resolvers.Secret().State(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.ResourceState) graphql.Marshaler {
-			return ec.marshalNResourceState2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceState(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ResourceState) graphql.Marshaler {
+			return ec.marshalOResourceState2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceState(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Secret_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -5824,18 +5855,18 @@ func (ec *executionContext) _Secret_autoRotation(ctx context.Context, field grap
 			return ec.fieldContext_Secret_autoRotation(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.AutoRotation, nil
+			return obj.AutoRotationOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
-			return ec.marshalNBoolean2bool(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Secret_autoRotation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Secret", field, false, false, errors.New("field of type Boolean does not have child fields"))
+	return graphql.NewScalarFieldContext("Secret", field, true, false, errors.New("field of type Boolean does not have child fields"))
 }
 
 func (ec *executionContext) _Secret_rotationPeriodHours(ctx context.Context, field graphql.CollectedField, obj *projections.Secret) (ret graphql.Marshaler) {
@@ -5939,18 +5970,18 @@ func (ec *executionContext) _Secret_version(ctx context.Context, field graphql.C
 			return ec.fieldContext_Secret_version(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Version, nil
+			return obj.VersionOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
-			return ec.marshalNInt2int64(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Secret_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Secret", field, false, false, errors.New("field of type Int does not have child fields"))
+	return graphql.NewScalarFieldContext("Secret", field, true, false, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _Secret_createdBy(ctx context.Context, field graphql.CollectedField, obj *projections.Secret) (ret graphql.Marshaler) {
@@ -5962,18 +5993,18 @@ func (ec *executionContext) _Secret_createdBy(ctx context.Context, field graphql
 			return ec.fieldContext_Secret_createdBy(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.CreatedBy, nil
+			return obj.CreatedByOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Secret_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Secret", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("Secret", field, true, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _Secret_updatedBy(ctx context.Context, field graphql.CollectedField, obj *projections.Secret) (ret graphql.Marshaler) {
@@ -5985,18 +6016,18 @@ func (ec *executionContext) _Secret_updatedBy(ctx context.Context, field graphql
 			return ec.fieldContext_Secret_updatedBy(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.UpdatedBy, nil
+			return obj.UpdatedByOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Secret_updatedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Secret", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("Secret", field, true, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _Secret_createdAt(ctx context.Context, field graphql.CollectedField, obj *projections.Secret) (ret graphql.Marshaler) {
@@ -6008,18 +6039,18 @@ func (ec *executionContext) _Secret_createdAt(ctx context.Context, field graphql
 			return ec.fieldContext_Secret_createdAt(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.CreatedAt, nil
+			return obj.CreatedAtOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Secret_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Secret", field, false, false, errors.New("field of type Time does not have child fields"))
+	return graphql.NewScalarFieldContext("Secret", field, true, false, errors.New("field of type Time does not have child fields"))
 }
 
 func (ec *executionContext) _Secret_updatedAt(ctx context.Context, field graphql.CollectedField, obj *projections.Secret) (ret graphql.Marshaler) {
@@ -6031,18 +6062,18 @@ func (ec *executionContext) _Secret_updatedAt(ctx context.Context, field graphql
 			return ec.fieldContext_Secret_updatedAt(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.UpdatedAt, nil
+			return obj.UpdatedAtOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Secret_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Secret", field, false, false, errors.New("field of type Time does not have child fields"))
+	return graphql.NewScalarFieldContext("Secret", field, true, false, errors.New("field of type Time does not have child fields"))
 }
 
 func (ec *executionContext) _SecretData_encrypted(ctx context.Context, field graphql.CollectedField, obj *model.SecretData) (ret graphql.Marshaler) {
@@ -6417,18 +6448,18 @@ func (ec *executionContext) _UserSecret_name(ctx context.Context, field graphql.
 			return ec.fieldContext_UserSecret_name(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Name, nil
+			return obj.NameOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserSecret_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("UserSecret", field, true, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _UserSecret_schemaId(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
@@ -6490,10 +6521,10 @@ func (ec *executionContext) _UserSecret_tags(ctx context.Context, field graphql.
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
-			return ec.marshalNMap2map(ctx, selections, v)
+			return ec.marshalOMap2map(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserSecret_tags(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -6509,18 +6540,18 @@ func (ec *executionContext) _UserSecret_domainId(ctx context.Context, field grap
 			return ec.fieldContext_UserSecret_domainId(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.DomainID, nil
+			return obj.DomainIDOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserSecret_domainId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("UserSecret", field, true, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _UserSecret_userId(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
@@ -6532,18 +6563,18 @@ func (ec *executionContext) _UserSecret_userId(ctx context.Context, field graphq
 			return ec.fieldContext_UserSecret_userId(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.UserID, nil
+			return obj.UserIDOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserSecret_userId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("UserSecret", field, true, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _UserSecret_state(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
@@ -6558,11 +6589,11 @@ func (ec *executionContext) _UserSecret_state(ctx context.Context, field graphql
 			return ec.Resolvers.UserSecret().State(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.ResourceState) graphql.Marshaler {
-			return ec.marshalNResourceState2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceState(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ResourceState) graphql.Marshaler {
+			return ec.marshalOResourceState2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceState(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserSecret_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -6647,18 +6678,18 @@ func (ec *executionContext) _UserSecret_autoRotation(ctx context.Context, field 
 			return ec.fieldContext_UserSecret_autoRotation(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.AutoRotation, nil
+			return obj.AutoRotationOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
-			return ec.marshalNBoolean2bool(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserSecret_autoRotation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type Boolean does not have child fields"))
+	return graphql.NewScalarFieldContext("UserSecret", field, true, false, errors.New("field of type Boolean does not have child fields"))
 }
 
 func (ec *executionContext) _UserSecret_rotationPeriodHours(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
@@ -6762,18 +6793,18 @@ func (ec *executionContext) _UserSecret_version(ctx context.Context, field graph
 			return ec.fieldContext_UserSecret_version(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Version, nil
+			return obj.VersionOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
-			return ec.marshalNInt2int64(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserSecret_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type Int does not have child fields"))
+	return graphql.NewScalarFieldContext("UserSecret", field, true, false, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _UserSecret_createdBy(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
@@ -6785,18 +6816,18 @@ func (ec *executionContext) _UserSecret_createdBy(ctx context.Context, field gra
 			return ec.fieldContext_UserSecret_createdBy(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.CreatedBy, nil
+			return obj.CreatedByOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserSecret_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("UserSecret", field, true, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _UserSecret_updatedBy(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
@@ -6808,18 +6839,18 @@ func (ec *executionContext) _UserSecret_updatedBy(ctx context.Context, field gra
 			return ec.fieldContext_UserSecret_updatedBy(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.UpdatedBy, nil
+			return obj.UpdatedByOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserSecret_updatedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("UserSecret", field, true, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _UserSecret_createdAt(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
@@ -6831,18 +6862,18 @@ func (ec *executionContext) _UserSecret_createdAt(ctx context.Context, field gra
 			return ec.fieldContext_UserSecret_createdAt(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.CreatedAt, nil
+			return obj.CreatedAtOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserSecret_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type Time does not have child fields"))
+	return graphql.NewScalarFieldContext("UserSecret", field, true, false, errors.New("field of type Time does not have child fields"))
 }
 
 func (ec *executionContext) _UserSecret_updatedAt(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
@@ -6854,18 +6885,18 @@ func (ec *executionContext) _UserSecret_updatedAt(ctx context.Context, field gra
 			return ec.fieldContext_UserSecret_updatedAt(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.UpdatedAt, nil
+			return obj.UpdatedAtOrNull(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserSecret_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserSecret", field, false, false, errors.New("field of type Time does not have child fields"))
+	return graphql.NewScalarFieldContext("UserSecret", field, true, false, errors.New("field of type Time does not have child fields"))
 }
 
 func (ec *executionContext) _UserSecretList_results(ctx context.Context, field graphql.CollectedField, obj *model.UserSecretList) (ret graphql.Marshaler) {
@@ -9785,7 +9816,7 @@ func (ec *executionContext) _Secret(ctx context.Context, sel ast.SelectionSet, o
 			}
 		case "name":
 			out.Values[i] = ec._Secret_name(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "schemaId":
@@ -9800,7 +9831,7 @@ func (ec *executionContext) _Secret(ctx context.Context, sel ast.SelectionSet, o
 			}
 		case "tags":
 			out.Values[i] = ec._Secret_tags(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "resourceGroup":
@@ -9813,7 +9844,7 @@ func (ec *executionContext) _Secret(ctx context.Context, sel ast.SelectionSet, o
 					}
 				}()
 				res = ec._Secret_resourceGroup(ctx, field, obj)
-				if res == graphql.Null {
+				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
@@ -9843,7 +9874,7 @@ func (ec *executionContext) _Secret(ctx context.Context, sel ast.SelectionSet, o
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "domainId":
 			out.Values[i] = ec._Secret_domainId(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "workspaceId":
@@ -9876,7 +9907,7 @@ func (ec *executionContext) _Secret(ctx context.Context, sel ast.SelectionSet, o
 					}
 				}()
 				res = ec._Secret_state(ctx, field, obj)
-				if res == graphql.Null {
+				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
@@ -9921,7 +9952,7 @@ func (ec *executionContext) _Secret(ctx context.Context, sel ast.SelectionSet, o
 			}
 		case "autoRotation":
 			out.Values[i] = ec._Secret_autoRotation(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "rotationPeriodHours":
@@ -9979,27 +10010,27 @@ func (ec *executionContext) _Secret(ctx context.Context, sel ast.SelectionSet, o
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "version":
 			out.Values[i] = ec._Secret_version(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdBy":
 			out.Values[i] = ec._Secret_createdBy(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedBy":
 			out.Values[i] = ec._Secret_updatedBy(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
 			out.Values[i] = ec._Secret_createdAt(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
 			out.Values[i] = ec._Secret_updatedAt(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
@@ -10244,7 +10275,7 @@ func (ec *executionContext) _UserSecret(ctx context.Context, sel ast.SelectionSe
 			}
 		case "name":
 			out.Values[i] = ec._UserSecret_name(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "schemaId":
@@ -10259,17 +10290,17 @@ func (ec *executionContext) _UserSecret(ctx context.Context, sel ast.SelectionSe
 			}
 		case "tags":
 			out.Values[i] = ec._UserSecret_tags(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "domainId":
 			out.Values[i] = ec._UserSecret_domainId(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "userId":
 			out.Values[i] = ec._UserSecret_userId(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "state":
@@ -10282,7 +10313,7 @@ func (ec *executionContext) _UserSecret(ctx context.Context, sel ast.SelectionSe
 					}
 				}()
 				res = ec._UserSecret_state(ctx, field, obj)
-				if res == graphql.Null {
+				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
@@ -10327,7 +10358,7 @@ func (ec *executionContext) _UserSecret(ctx context.Context, sel ast.SelectionSe
 			}
 		case "autoRotation":
 			out.Values[i] = ec._UserSecret_autoRotation(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "rotationPeriodHours":
@@ -10385,27 +10416,27 @@ func (ec *executionContext) _UserSecret(ctx context.Context, sel ast.SelectionSe
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "version":
 			out.Values[i] = ec._UserSecret_version(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdBy":
 			out.Values[i] = ec._UserSecret_createdBy(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedBy":
 			out.Values[i] = ec._UserSecret_updatedBy(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
 			out.Values[i] = ec._UserSecret_createdAt(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
 			out.Values[i] = ec._UserSecret_updatedAt(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
@@ -11149,16 +11180,6 @@ func (ec *executionContext) marshalNResourceGroup2githubᚗcomᚋsecretlogᚋsec
 	return v
 }
 
-func (ec *executionContext) unmarshalNResourceState2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceState(ctx context.Context, v any) (model.ResourceState, error) {
-	var res model.ResourceState
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalNResourceState2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceState(ctx context.Context, sel ast.SelectionSet, v model.ResourceState) graphql.Marshaler {
-	return v
-}
-
 func (ec *executionContext) marshalNSecret2ᚕᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐSecretᚄ(ctx context.Context, sel ast.SelectionSet, v []*projections.Secret) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -11622,6 +11643,24 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	return res
 }
 
+func (ec *executionContext) unmarshalOInt2ᚖint64(ctx context.Context, v any) (*int64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalInt64(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInt2ᚖint64(ctx context.Context, sel ast.SelectionSet, v *int64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalInt64(*v)
+	return res
+}
+
 func (ec *executionContext) unmarshalOMap2map(ctx context.Context, v any) (map[string]any, error) {
 	if v == nil {
 		return nil, nil
@@ -11654,6 +11693,38 @@ func (ec *executionContext) unmarshalOQueryInput2ᚖgithubᚗcomᚋsecretlogᚋs
 	}
 	res, err := ec.unmarshalInputQueryInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOResourceGroup2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceGroup(ctx context.Context, v any) (*model.ResourceGroup, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.ResourceGroup)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOResourceGroup2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceGroup(ctx context.Context, sel ast.SelectionSet, v *model.ResourceGroup) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOResourceState2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceState(ctx context.Context, v any) (*model.ResourceState, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.ResourceState)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOResourceState2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceState(ctx context.Context, sel ast.SelectionSet, v *model.ResourceState) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOSortInput2ᚕᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐSortInputᚄ(ctx context.Context, v any) ([]*model.SortInput, error) {

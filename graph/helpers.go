@@ -11,6 +11,7 @@ import (
 	"github.com/secretlog/secretlog/commands"
 	"github.com/secretlog/secretlog/graph/model"
 	"github.com/secretlog/secretlog/projections"
+	"github.com/secretlog/secretlog/query"
 )
 
 type correlationKey struct{}
@@ -74,26 +75,18 @@ func str(p *string) string {
 	return *p
 }
 
-// listQuery turns QueryInput and the request-level filters into a
-// projections.Query; every key, operator and value is checked when the
-// query is translated. `only` keys are validated: the rows' shape is the
-// GraphQL selection, which `minimal` and `only` cannot narrow further.
-func listQuery(in *model.QueryInput, res projections.Resource, eq map[string]*string) (projections.Query, error) {
-	var q projections.Query
+// listQuery turns QueryInput and the request-level filters (eq
+// conditions, as python-core's append_query_filter adds them) into the
+// query.Input the reader parses once: every key, operator and value is
+// checked there, against res.
+func listQuery(in *model.QueryInput, eq map[string]*string) query.Input {
+	var q query.Input
 	if in != nil {
-		for _, f := range in.Filter {
-			if f != nil {
-				q.Filter = append(q.Filter, projections.Condition{Key: f.K, Value: f.V, Op: str(f.O)})
-			}
-		}
-		for _, f := range in.FilterOr {
-			if f != nil {
-				q.FilterOr = append(q.FilterOr, projections.Condition{Key: f.K, Value: f.V, Op: str(f.O)})
-			}
-		}
+		q = query.Input{Filter: filters(in.Filter), FilterOr: filters(in.FilterOr), Keyword: str(in.Keyword),
+			CountOnly: in.CountOnly != nil && *in.CountOnly, Minimal: in.Minimal != nil && *in.Minimal, Only: in.Only}
 		for _, s := range in.Sort {
 			if s != nil {
-				q.Sort = append(q.Sort, projections.SortKey{Key: s.Key, Desc: s.Desc != nil && *s.Desc})
+				q.Sort = append(q.Sort, query.SortKey{Key: s.Key, Desc: s.Desc != nil && *s.Desc})
 			}
 		}
 		if in.Page != nil {
@@ -104,13 +97,6 @@ func listQuery(in *model.QueryInput, res projections.Resource, eq map[string]*st
 				q.Page.Limit = *in.Page.Limit
 			}
 		}
-		q.Keyword = str(in.Keyword)
-		q.CountOnly = in.CountOnly != nil && *in.CountOnly
-		q.Minimal = in.Minimal != nil && *in.Minimal
-		q.Only = in.Only
-		if err := res.CheckKeys(in.Only); err != nil {
-			return q, err
-		}
 	}
 	keys := make([]string, 0, len(eq))
 	for key, v := range eq {
@@ -120,9 +106,19 @@ func listQuery(in *model.QueryInput, res projections.Resource, eq map[string]*st
 	}
 	sort.Strings(keys)
 	for _, key := range keys {
-		q.Filter = append(q.Filter, projections.Condition{Key: key, Value: *eq[key], Op: "eq"})
+		q.Filter = append(q.Filter, query.Filter{Key: key, Value: *eq[key], Op: "eq"})
 	}
-	return q, nil
+	return q
+}
+
+func filters(in []*model.FilterInput) []query.Filter {
+	var out []query.Filter
+	for _, f := range in {
+		if f != nil {
+			out = append(out, query.Filter{Key: f.K, Value: f.V, Op: str(f.O)})
+		}
+	}
+	return out
 }
 
 func secretData(rv commands.Revealed) *model.SecretData {

@@ -117,3 +117,11 @@ func pendingDeletions(list []projections.PendingDeletion, err error) ([]*model.P
 	}
 	return out, nil
 }
+
+func resourceState(s *string) *model.ResourceState {
+	if s == nil {
+		return nil
+	}
+	st := model.ResourceState(*s)
+	return &st
+}

@@ -244,12 +244,9 @@ func (r *queryResolver) Secrets(ctx context.Context, query *model.QueryInput, se
 	if err != nil {
 		return nil, err
 	}
-	q, err := listQuery(query, projections.SecretResource, map[string]*string{"secretId": secretID, "name": name,
+	q := listQuery(query, map[string]*string{"secretId": secretID, "name": name,
 		"schemaId": schemaID, "provider": provider, "workspaceId": workspaceID, "projectId": projectID,
 		"serviceAccountId": serviceAccountID, "trustedSecretId": trustedSecretID})
-	if err != nil {
-		return nil, err
-	}
 	items, total, err := r.Reader.Secrets(ctx, id, q)
 	if err != nil {
 		return nil, err
@@ -323,11 +320,8 @@ func (r *queryResolver) UserSecrets(ctx context.Context, query *model.QueryInput
 	if err != nil {
 		return nil, err
 	}
-	q, err := listQuery(query, projections.UserSecretResource, map[string]*string{"userSecretId": userSecretID,
+	q := listQuery(query, map[string]*string{"userSecretId": userSecretID,
 		"name": name, "schemaId": schemaID, "provider": provider})
-	if err != nil {
-		return nil, err
-	}
 	items, total, err := r.Reader.UserSecrets(ctx, id, q)
 	if err != nil {
 		return nil, err
@@ -426,13 +420,18 @@ func (r *queryResolver) VerifyLog(ctx context.Context) (*model.VerifyReport, err
 }
 
 // ResourceGroup is the resolver for the resourceGroup field.
-func (r *secretResolver) ResourceGroup(ctx context.Context, obj *projections.Secret) (model.ResourceGroup, error) {
-	return model.ResourceGroup(obj.ResourceGroup), nil
+func (r *secretResolver) ResourceGroup(ctx context.Context, obj *projections.Secret) (*model.ResourceGroup, error) {
+	g := obj.ResourceGroupOrNull()
+	if g == nil {
+		return nil, nil
+	}
+	rg := model.ResourceGroup(*g)
+	return &rg, nil
 }
 
 // State is the resolver for the state field.
-func (r *secretResolver) State(ctx context.Context, obj *projections.Secret) (model.ResourceState, error) {
-	return model.ResourceState(obj.State), nil
+func (r *secretResolver) State(ctx context.Context, obj *projections.Secret) (*model.ResourceState, error) {
+	return resourceState(obj.StateOrNull()), nil
 }
 
 // LastUsedAt is the resolver for the lastUsedAt field.
@@ -441,8 +440,8 @@ func (r *secretResolver) LastUsedAt(ctx context.Context, obj *projections.Secret
 }
 
 // State is the resolver for the state field.
-func (r *userSecretResolver) State(ctx context.Context, obj *projections.UserSecret) (model.ResourceState, error) {
-	return model.ResourceState(obj.State), nil
+func (r *userSecretResolver) State(ctx context.Context, obj *projections.UserSecret) (*model.ResourceState, error) {
+	return resourceState(obj.StateOrNull()), nil
 }
 
 // LastUsedAt is the resolver for the lastUsedAt field.

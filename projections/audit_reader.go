@@ -11,6 +11,7 @@ import (
 
 	"github.com/secretlog/secretlog/auth"
 	"github.com/secretlog/secretlog/commands"
+	"github.com/secretlog/secretlog/query"
 )
 
 // AuditEvent is one entry of the audit trail.
@@ -91,7 +92,7 @@ func parseCursor(after *string) (int64, error) {
 }
 
 // auditPage selects the audit events matching where, one keyset page at a time.
-func (r *Reader) auditPage(ctx context.Context, b *sqlBuilder, where string, first *int, after *string, newestFirst bool) (AuditPage, error) {
+func (r *Reader) auditPage(ctx context.Context, b *query.Args, where string, first *int, after *string, newestFirst bool) (AuditPage, error) {
 	n, err := pageSize(first)
 	if err != nil {
 		return AuditPage{}, err
@@ -105,9 +106,9 @@ func (r *Reader) auditPage(ctx context.Context, b *sqlBuilder, where string, fir
 		order, op = " ORDER BY position DESC", " < "
 	}
 	if cursor > 0 {
-		where += " AND position" + op + b.bind(cursor)
+		where += " AND position" + op + b.Bind(cursor)
 	}
-	rows, err := r.pool.Query(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE `+where+order+` LIMIT `+strconv.Itoa(n+1), b.args...)
+	rows, err := r.pool.Query(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE `+where+order+` LIMIT `+strconv.Itoa(n+1), b.Values()...)
 	if err != nil {
 		return AuditPage{}, err
 	}
@@ -159,8 +160,8 @@ func (r *Reader) History(ctx context.Context, id auth.Identity, resourceType, re
 	if !visible {
 		return AuditPage{}, ErrNotFound
 	}
-	b := &sqlBuilder{}
-	return r.auditPage(ctx, b, "resource_id = "+b.bind(resourceID), first, after, false)
+	b := &query.Args{}
+	return r.auditPage(ctx, b, "resource_id = "+b.Bind(resourceID), first, after, false)
 }
 
 // AuditEvents lists the domain's audit trail for DOMAIN_ADMIN and SYSTEM.
@@ -168,19 +169,19 @@ func (r *Reader) AuditEvents(ctx context.Context, id auth.Identity, f AuditFilte
 	if id.Validate() != nil || (id.Role != auth.RoleDomainAdmin && id.Role != auth.RoleSystem) {
 		return AuditPage{}, ErrPermissionDenied
 	}
-	b := &sqlBuilder{}
-	where := "domain_id = " + b.bind(id.DomainID)
+	b := &query.Args{}
+	where := "domain_id = " + b.Bind(id.DomainID)
 	if f.ActorUserID != "" {
-		where += " AND actor_user_id = " + b.bind(f.ActorUserID)
+		where += " AND actor_user_id = " + b.Bind(f.ActorUserID)
 	}
 	if f.Role != "" {
-		where += " AND actor_role = " + b.bind(f.Role)
+		where += " AND actor_role = " + b.Bind(f.Role)
 	}
 	if f.ResourceType != "" {
-		where += " AND resource_type = " + b.bind(f.ResourceType)
+		where += " AND resource_type = " + b.Bind(f.ResourceType)
 	}
 	if f.ResourceID != "" {
-		where += " AND resource_id = " + b.bind(f.ResourceID)
+		where += " AND resource_id = " + b.Bind(f.ResourceID)
 	}
 	if len(f.Types) > maxAuditTypes {
 		return AuditPage{}, overLimit("filter.types has more than %d entries", maxAuditTypes)
@@ -191,13 +192,13 @@ func (r *Reader) AuditEvents(ctx context.Context, id auth.Identity, f AuditFilte
 			// "SecretCreated" and "SecretCreated.v1" both match.
 			types = append(types, t, t+".v1")
 		}
-		where += " AND type = ANY(" + b.bind(types) + "::text[])"
+		where += " AND type = ANY(" + b.Bind(types) + "::text[])"
 	}
 	if f.From != nil {
-		where += " AND occurred_at >= " + b.bind(*f.From)
+		where += " AND occurred_at >= " + b.Bind(*f.From)
 	}
 	if f.To != nil {
-		where += " AND occurred_at < " + b.bind(*f.To)
+		where += " AND occurred_at < " + b.Bind(*f.To)
 	}
 	return r.auditPage(ctx, b, where, first, after, newestFirst)
 }

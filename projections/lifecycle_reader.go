@@ -10,6 +10,7 @@ import (
 
 	"github.com/secretlog/secretlog/auth"
 	"github.com/secretlog/secretlog/commands"
+	"github.com/secretlog/secretlog/query"
 )
 
 // VersionRow is one version of a value, as secretVersions shows it.
@@ -54,7 +55,7 @@ func (r *Reader) Versions(ctx context.Context, id auth.Identity, kind, resourceI
 	n := 50
 	if first != nil {
 		if *first < 1 || *first > 1000 {
-			return VersionPage{}, &QueryError{Msg: "first must be 1 to 1000"}
+			return VersionPage{}, &query.Error{Msg: "first must be 1 to 1000"}
 		}
 		n = *first
 	}
@@ -62,7 +63,7 @@ func (r *Reader) Versions(ctx context.Context, id auth.Identity, kind, resourceI
 	if after != nil && *after != "" {
 		v, err := strconv.ParseInt(*after, 10, 64)
 		if err != nil || v < 1 {
-			return VersionPage{}, &QueryError{Msg: "after is not a cursor this query returned"}
+			return VersionPage{}, &query.Error{Msg: "after is not a cursor this query returned"}
 		}
 		before = v
 	}

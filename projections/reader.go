@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/secretlog/secretlog/auth"
+	"github.com/secretlog/secretlog/query"
 )
 
 // ErrNotFound: no such row visible to the caller.
@@ -35,6 +36,8 @@ type Secret struct {
 	UpdatedBy string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// fields are the fields a list answers (only, minimal); nil: all.
+	fields []string
 }
 
 // UserSecret is a row of the user_secrets read model.
@@ -52,39 +55,53 @@ type UserSecret struct {
 	UpdatedBy string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// fields are the fields a list answers (only, minimal); nil: all.
+	fields []string
+}
+
+// field is one queryable field of a read model: GraphQL name, column (also
+// the Cloudforet name) and kind.
+func field(name, column string, kind query.Kind) query.Field {
+	return query.Field{Name: name, Column: column, Kind: kind}
 }
 
 // SecretResource is the secrets read model as the query language sees it.
-var SecretResource = Resource{
+var SecretResource = query.Resource{
 	Table: "secrets",
-	Fields: []Field{
-		{"secretId", "secret_id", KindText}, {"name", "name", KindText}, {"schemaId", "schema_id", KindText},
-		{"provider", "provider", KindText}, {"resourceGroup", "resource_group", KindText},
-		{"domainId", "domain_id", KindText}, {"workspaceId", "workspace_id", KindText},
-		{"projectId", "project_id", KindText}, {"serviceAccountId", "service_account_id", KindText},
-		{"trustedSecretId", "trusted_secret_id", KindText}, {"version", "version", KindInt},
-		{"createdBy", "created_by", KindText}, {"updatedBy", "updated_by", KindText},
-		{"createdAt", "created_at", KindTime}, {"updatedAt", "updated_at", KindTime}, {"tags", "tags", KindJSON},
-		{"state", "state", KindText}, {"description", "description", KindText}, {"kmsKeyId", "kms_key_id", KindText},
-		{"nextRotationTime", "next_rotation_time", KindTime}, {"lastRotatedAt", "last_rotated_at", KindTime},
+	Fields: []query.Field{
+		field("secretId", "secret_id", query.KindText), field("name", "name", query.KindText), field("schemaId", "schema_id", query.KindText),
+		field("provider", "provider", query.KindText), field("resourceGroup", "resource_group", query.KindText),
+		field("domainId", "domain_id", query.KindText), field("workspaceId", "workspace_id", query.KindText),
+		field("projectId", "project_id", query.KindText), field("serviceAccountId", "service_account_id", query.KindText),
+		field("trustedSecretId", "trusted_secret_id", query.KindText), field("version", "version", query.KindInt),
+		field("createdBy", "created_by", query.KindText), field("updatedBy", "updated_by", query.KindText),
+		field("createdAt", "created_at", query.KindTime), field("updatedAt", "updated_at", query.KindTime), field("tags", "tags", query.KindJSON),
+		field("state", "state", query.KindText), field("description", "description", query.KindText), field("kmsKeyId", "kms_key_id", query.KindText),
+		field("nextRotationTime", "next_rotation_time", query.KindTime), field("lastRotatedAt", "last_rotated_at", query.KindTime),
 	},
-	Keyword:    []string{"secret_id", "name", "schema_id", "provider"},
+	Keyword: []string{"secret_id", "name", "schema_id", "provider"},
+	// Ids are compared exactly, as python-core's exact_fields did for them,
+	// so their indexes serve eq and in.
+	Exact:      []string{"secret_id", "domain_id", "workspace_id", "project_id", "service_account_id", "trusted_secret_id"},
+	Minimal:    []string{"secretId", "name", "schemaId", "provider"},
 	Tiebreak:   "secret_id",
 	Visibility: secretVisibility,
 }
 
 // UserSecretResource is the user_secrets read model as the query language sees it.
-var UserSecretResource = Resource{
+var UserSecretResource = query.Resource{
 	Table: "user_secrets",
-	Fields: []Field{
-		{"userSecretId", "user_secret_id", KindText}, {"name", "name", KindText}, {"schemaId", "schema_id", KindText},
-		{"provider", "provider", KindText}, {"domainId", "domain_id", KindText}, {"userId", "user_id", KindText},
-		{"version", "version", KindInt}, {"createdBy", "created_by", KindText}, {"updatedBy", "updated_by", KindText},
-		{"createdAt", "created_at", KindTime}, {"updatedAt", "updated_at", KindTime}, {"tags", "tags", KindJSON},
-		{"state", "state", KindText}, {"description", "description", KindText}, {"kmsKeyId", "kms_key_id", KindText},
-		{"nextRotationTime", "next_rotation_time", KindTime}, {"lastRotatedAt", "last_rotated_at", KindTime},
+	Fields: []query.Field{
+		field("userSecretId", "user_secret_id", query.KindText), field("name", "name", query.KindText), field("schemaId", "schema_id", query.KindText),
+		field("provider", "provider", query.KindText), field("domainId", "domain_id", query.KindText), field("userId", "user_id", query.KindText),
+		field("version", "version", query.KindInt), field("createdBy", "created_by", query.KindText), field("updatedBy", "updated_by", query.KindText),
+		field("createdAt", "created_at", query.KindTime), field("updatedAt", "updated_at", query.KindTime), field("tags", "tags", query.KindJSON),
+		field("state", "state", query.KindText), field("description", "description", query.KindText), field("kmsKeyId", "kms_key_id", query.KindText),
+		field("nextRotationTime", "next_rotation_time", query.KindTime), field("lastRotatedAt", "last_rotated_at", query.KindTime),
 	},
 	Keyword:    []string{"user_secret_id", "name", "schema_id", "provider"},
+	Exact:      []string{"user_secret_id", "domain_id", "user_id"},
+	Minimal:    []string{"userSecretId", "name", "schemaId", "provider"},
 	Tiebreak:   "user_secret_id",
 	Visibility: userSecretVisibility,
 }
@@ -142,12 +159,12 @@ func scanUserSecret(row pgx.Row) (UserSecret, error) {
 
 // secretVisibility is the tenancy rule of auth.Identity.CanReadSecret as SQL:
 // it is always part of the query, never a filter applied afterwards.
-func secretVisibility(b *sqlBuilder, id auth.Identity) string {
+func secretVisibility(b *query.Args, id auth.Identity) string {
 	if id.Validate() != nil || id.DomainID == "" {
 		return "false"
 	}
 	// Bound only on the paths that use it: an unused parameter fails the query.
-	domain := func() string { return "domain_id = " + b.bind(id.DomainID) }
+	domain := func() string { return "domain_id = " + b.Bind(id.DomainID) }
 	switch id.Role {
 	case auth.RoleSystem, auth.RoleDomainAdmin:
 		return domain()
@@ -155,29 +172,29 @@ func secretVisibility(b *sqlBuilder, id auth.Identity) string {
 		if id.WorkspaceID == "" {
 			return "false"
 		}
-		return domain() + " AND (resource_group = 'DOMAIN' OR (resource_group IN ('WORKSPACE', 'PROJECT') AND workspace_id = " + b.bind(id.WorkspaceID) + "))"
+		return domain() + " AND (resource_group = 'DOMAIN' OR (resource_group IN ('WORKSPACE', 'PROJECT') AND workspace_id = " + b.Bind(id.WorkspaceID) + "))"
 	case auth.RoleWorkspaceMember:
 		if id.WorkspaceID == "" {
 			return "false"
 		}
-		ws := b.bind(id.WorkspaceID)
+		ws := b.Bind(id.WorkspaceID)
 		projects := id.Projects
 		if projects == nil {
 			projects = []string{}
 		}
 		return domain() + " AND (resource_group = 'DOMAIN' OR (resource_group = 'WORKSPACE' AND workspace_id = " + ws +
-			") OR (resource_group = 'PROJECT' AND workspace_id = " + ws + " AND project_id = ANY(" + b.bind(projects) + "::text[])))"
+			") OR (resource_group = 'PROJECT' AND workspace_id = " + ws + " AND project_id = ANY(" + b.Bind(projects) + "::text[])))"
 	}
 	return "false"
 }
 
 // userSecretVisibility is auth.Identity.CanReadUserSecret as SQL.
-func userSecretVisibility(b *sqlBuilder, id auth.Identity) string {
+func userSecretVisibility(b *query.Args, id auth.Identity) string {
 	if id.Validate() != nil || id.DomainID == "" {
 		return "false"
 	}
 	// Bound only on the paths that use it: an unused parameter fails the query.
-	domain := func() string { return "domain_id = " + b.bind(id.DomainID) }
+	domain := func() string { return "domain_id = " + b.Bind(id.DomainID) }
 	switch id.Role {
 	case auth.RoleSystem, auth.RoleDomainAdmin:
 		return domain()
@@ -185,105 +202,30 @@ func userSecretVisibility(b *sqlBuilder, id auth.Identity) string {
 	if id.UserID == "" {
 		return "false"
 	}
-	return domain() + " AND user_id = " + b.bind(id.UserID)
+	return domain() + " AND user_id = " + b.Bind(id.UserID)
 }
-
-// Limits bound what one list or statistics query may cost. A zero field
-// takes its default (DefaultLimits); the README's Limits table lists each
-// with the variable that sets it.
-type Limits struct {
-	// DefaultPageSize is a list's page when page.limit is 0 or missing (100).
-	DefaultPageSize int
-	// MaxPageSize is the largest page.limit of a list (1000).
-	MaxPageSize int
-	// MaxConditions bounds the filter conditions of one query: filter,
-	// filter_or, match and conditions of every stage, and keyword words (50).
-	MaxConditions int
-	// MaxListValues bounds the values of one list operator (in, not_in,
-	// contain_in, regex_in, ...) (500).
-	MaxListValues int
-	// MaxRegexLength bounds a regular expression, in bytes (256).
-	MaxRegexLength int
-	// MaxStatStages bounds the stages of an aggregate pipeline (10).
-	MaxStatStages int
-	// MaxStatAccumulators bounds push and add_to_set fields over a whole
-	// pipeline (4); they build arrays whose size is the number of rows.
-	MaxStatAccumulators int
-	// MaxStatUnwinds bounds unwind stages (2): each multiplies the rows.
-	MaxStatUnwinds int
-	// MaxStatRows bounds the result rows of a statistics query (1000); more
-	// is RESOURCE_EXHAUSTED, so results are never silently cut.
-	MaxStatRows int
-	// StatementTimeout bounds each SQL statement of a list or statistics
-	// query (5s).
-	StatementTimeout time.Duration
-}
-
-// DefaultLimits are the limits a Reader applies unless told otherwise.
-func DefaultLimits() Limits {
-	return Limits{
-		DefaultPageSize:     100,
-		MaxPageSize:         1000,
-		MaxConditions:       50,
-		MaxListValues:       500,
-		MaxRegexLength:      256,
-		MaxStatStages:       10,
-		MaxStatAccumulators: 4,
-		MaxStatUnwinds:      2,
-		MaxStatRows:         1000,
-		StatementTimeout:    5 * time.Second,
-	}
-}
-
-// WithDefaults fills every zero field from DefaultLimits.
-func (l Limits) WithDefaults() Limits {
-	d := DefaultLimits()
-	fill := func(v *int, def int) {
-		if *v <= 0 {
-			*v = def
-		}
-	}
-	fill(&l.DefaultPageSize, d.DefaultPageSize)
-	fill(&l.MaxPageSize, d.MaxPageSize)
-	fill(&l.MaxConditions, d.MaxConditions)
-	fill(&l.MaxListValues, d.MaxListValues)
-	fill(&l.MaxRegexLength, d.MaxRegexLength)
-	fill(&l.MaxStatStages, d.MaxStatStages)
-	fill(&l.MaxStatAccumulators, d.MaxStatAccumulators)
-	fill(&l.MaxStatUnwinds, d.MaxStatUnwinds)
-	fill(&l.MaxStatRows, d.MaxStatRows)
-	if l.StatementTimeout <= 0 {
-		l.StatementTimeout = d.StatementTimeout
-	}
-	l.DefaultPageSize = min(l.DefaultPageSize, l.MaxPageSize)
-	return l
-}
-
-// maxPageStart bounds page.start: skipping millions of rows costs as much
-// as reading them.
-const maxPageStart = 1_000_000
 
 // Reader answers get, list and stat from the read models.
 type Reader struct {
 	pool   *pgxpool.Pool
 	now    func() time.Time
-	limits Limits
+	limits query.Limits
 }
 
 // NewReader reads from pool with DefaultLimits.
 func NewReader(pool *pgxpool.Pool) *Reader {
-	return &Reader{pool: pool, now: time.Now, limits: DefaultLimits()}
+	return &Reader{pool: pool, now: time.Now, limits: query.DefaultLimits()}
 }
 
 // WithLimits returns a reader that applies lim (zero fields: defaults).
-func (r *Reader) WithLimits(lim Limits) *Reader {
+func (r *Reader) WithLimits(lim query.Limits) *Reader {
 	c := *r
 	c.limits = lim.WithDefaults()
 	return &c
 }
 
 // Limits are the limits the reader applies.
-func (r *Reader) Limits() Limits { return r.limits }
+func (r *Reader) Limits() query.Limits { return r.limits }
 
 // WithClock returns a reader whose timediff_* operators count from now().
 func (r *Reader) WithClock(now func() time.Time) *Reader {
@@ -294,9 +236,9 @@ func (r *Reader) WithClock(now func() time.Time) *Reader {
 
 // Secret returns one secret visible to id.
 func (r *Reader) Secret(ctx context.Context, id auth.Identity, secretID string) (Secret, error) {
-	b := &sqlBuilder{}
-	q := `SELECT ` + secretColumns + ` FROM secrets WHERE secret_id = ` + b.bind(secretID) + ` AND ` + secretVisibility(b, id)
-	s, err := scanSecret(r.pool.QueryRow(ctx, q, b.args...))
+	b := &query.Args{}
+	q := `SELECT ` + secretColumns + ` FROM secrets WHERE secret_id = ` + b.Bind(secretID) + ` AND ` + secretVisibility(b, id)
+	s, err := scanSecret(r.pool.QueryRow(ctx, q, b.Values()...))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, ErrNotFound
 	}
@@ -305,9 +247,9 @@ func (r *Reader) Secret(ctx context.Context, id auth.Identity, secretID string) 
 
 // UserSecret returns one user secret visible to id.
 func (r *Reader) UserSecret(ctx context.Context, id auth.Identity, userSecretID string) (UserSecret, error) {
-	b := &sqlBuilder{}
-	q := `SELECT ` + userSecretColumns + ` FROM user_secrets WHERE user_secret_id = ` + b.bind(userSecretID) + ` AND ` + userSecretVisibility(b, id)
-	s, err := scanUserSecret(r.pool.QueryRow(ctx, q, b.args...))
+	b := &query.Args{}
+	q := `SELECT ` + userSecretColumns + ` FROM user_secrets WHERE user_secret_id = ` + b.Bind(userSecretID) + ` AND ` + userSecretVisibility(b, id)
+	s, err := scanUserSecret(r.pool.QueryRow(ctx, q, b.Values()...))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, ErrNotFound
 	}
@@ -336,23 +278,29 @@ func readOnly(ctx context.Context, pool *pgxpool.Pool, timeout time.Duration, fn
 	return tx.Commit(ctx)
 }
 
-// list runs a list query on res within the caller's scope and scans each row with scan.
-func list[T any](ctx context.Context, r *Reader, res *Resource, columns string, id auth.Identity, q Query,
-	scan func(pgx.Row) (T, error)) ([]T, int, error) {
-	sq, err := buildListWithin(res, columns, id, q, r.now(), r.limits)
+// list runs a list query on res within the caller's scope: it is parsed
+// once, compiled with the caller's tenancy in the WHERE, and each row is
+// scanned with scan, then narrowed to the fields the query answers.
+func list[T any](ctx context.Context, r *Reader, res *query.Resource, columns string, id auth.Identity, in query.Input,
+	scan func(pgx.Row) (T, error), narrow func(*T, []string)) ([]T, int, error) {
+	q, err := query.ParseList(res, in, r.limits, r.now())
+	if err != nil {
+		return nil, 0, err
+	}
+	sq, err := q.SQL(id, columns)
 	if err != nil {
 		return nil, 0, err
 	}
 	out := []T{}
 	var total int
 	err = readOnly(ctx, r.pool, r.limits.StatementTimeout, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, sq.count, sq.countArgs...).Scan(&total); err != nil {
+		if err := tx.QueryRow(ctx, sq.Count, sq.CountArgs...).Scan(&total); err != nil {
 			return err
 		}
 		if q.CountOnly {
 			return nil
 		}
-		rows, err := tx.Query(ctx, sq.rows, sq.args...)
+		rows, err := tx.Query(ctx, sq.Rows, sq.Args...)
 		if err != nil {
 			return err
 		}
@@ -362,22 +310,25 @@ func list[T any](ctx context.Context, r *Reader, res *Resource, columns string, 
 			if err != nil {
 				return err
 			}
+			if q.Fields != nil {
+				narrow(&item, q.Fields)
+			}
 			out = append(out, item)
 		}
 		return rows.Err()
 	})
 	if err != nil {
-		return nil, 0, queryFailure(ctx, err, sq.regexKeys, r.limits.StatementTimeout)
+		return nil, 0, query.Failure(ctx, err, sq.RegexKeys, r.limits.StatementTimeout)
 	}
 	return out, total, nil
 }
 
-// Secrets lists the secrets visible to id matching q; total counts before paging.
-func (r *Reader) Secrets(ctx context.Context, id auth.Identity, q Query) ([]Secret, int, error) {
-	return list(ctx, r, &SecretResource, secretColumns, id, q, scanSecret)
+// Secrets lists the secrets visible to id matching in; total counts before paging.
+func (r *Reader) Secrets(ctx context.Context, id auth.Identity, in query.Input) ([]Secret, int, error) {
+	return list(ctx, r, &SecretResource, secretColumns, id, in, scanSecret, (*Secret).narrow)
 }
 
-// UserSecrets lists the user secrets visible to id matching q.
-func (r *Reader) UserSecrets(ctx context.Context, id auth.Identity, q Query) ([]UserSecret, int, error) {
-	return list(ctx, r, &UserSecretResource, userSecretColumns, id, q, scanUserSecret)
+// UserSecrets lists the user secrets visible to id matching in.
+func (r *Reader) UserSecrets(ctx context.Context, id auth.Identity, in query.Input) ([]UserSecret, int, error) {
+	return list(ctx, r, &UserSecretResource, userSecretColumns, id, in, scanUserSecret, (*UserSecret).narrow)
 }

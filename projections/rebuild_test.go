@@ -18,6 +18,7 @@ import (
 	"github.com/secretlog/secretlog/commands"
 	"github.com/secretlog/secretlog/events"
 	"github.com/secretlog/secretlog/projections"
+	"github.com/secretlog/secretlog/query"
 )
 
 // readModelTables are every table of every projection.
@@ -235,11 +236,11 @@ func TestRebuildOnlineUnderConcurrentWrites(t *testing.T) {
 				return
 			default:
 			}
-			if _, _, err := reader.Secrets(ctx, f.meta.Actor, projections.Query{}); err != nil {
+			if _, _, err := reader.Secrets(ctx, f.meta.Actor, query.Input{}); err != nil {
 				errs <- fmt.Errorf("reader: %w", err)
 				return
 			}
-			if _, _, err := reader.UserSecrets(ctx, auth.Identity{Role: auth.RoleUser, DomainID: "d1", UserID: "u1"}, projections.Query{}); err != nil {
+			if _, _, err := reader.UserSecrets(ctx, auth.Identity{Role: auth.RoleUser, DomainID: "d1", UserID: "u1"}, query.Input{}); err != nil {
 				errs <- fmt.Errorf("reader: %w", err)
 				return
 			}

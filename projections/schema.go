@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS secrets{{suffix}} (
     created_at         timestamptz NOT NULL,
     updated_at         timestamptz NOT NULL
 );
--- The list and stat translator (query.go) always scopes by domain_id, sorts
+-- The list and stat translator (package query) always scopes by domain_id, sorts
 -- ascending with nulls first (descending: nulls last) and breaks ties on the
 -- id in the last key's direction: (domain_id, x NULLS FIRST, secret_id)
 -- serves a filter on x and a sort on x both ways. The visibility columns are

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/secretlog/secretlog/graph"
-	"github.com/secretlog/secretlog/projections"
+	"github.com/secretlog/secretlog/query"
 )
 
 // Limits are every bound the server puts on a request. Zero fields take
@@ -16,7 +16,7 @@ type Limits struct {
 	// GraphQL: document shape, complexity, concurrency, verifyLog rate.
 	GraphQL graph.Limits
 	// Query: list and statistics query cost, statement timeout.
-	Query projections.Limits
+	Query query.Limits
 
 	// MaxRequestBytes bounds a request body (1 MiB; a secret's data is at most 64 KiB).
 	MaxRequestBytes int64
@@ -34,7 +34,7 @@ type Limits struct {
 func DefaultLimits() Limits {
 	return Limits{
 		GraphQL:           graph.DefaultLimits(),
-		Query:             projections.DefaultLimits(),
+		Query:             query.DefaultLimits(),
 		MaxRequestBytes:   1 << 20,
 		RequestTimeout:    30 * time.Second,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -11,7 +11,7 @@ import (
 
 // The list and stat query language (DESIGN §5) end to end: GraphQL
 // variables and literals → resolvers → SQL, for callers of several scopes.
-// projections/*_test.go cover each operator and stage in depth.
+// query/*_test.go cover each operator and stage in depth.
 
 func TestQueryLanguageThroughGraphQL(t *testing.T) {
 	t.Parallel()

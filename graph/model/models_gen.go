@@ -101,15 +101,27 @@ type PendingDeletion struct {
 type Query struct {
 }
 
+// A Cloudforet list query. The GraphQL selection says which fields come back; `only` and
+// `minimal` narrow that further, as Cloudforet's only and minimal_fields narrow its answer.
 type QueryInput struct {
-	Filter    []*FilterInput `json:"filter,omitempty"`
-	FilterOr  []*FilterInput `json:"filterOr,omitempty"`
-	Sort      []*SortInput   `json:"sort,omitempty"`
-	Page      *PageInput     `json:"page,omitempty"`
-	Keyword   *string        `json:"keyword,omitempty"`
-	Only      []string       `json:"only,omitempty"`
-	Minimal   *bool          `json:"minimal,omitempty"`
-	CountOnly *bool          `json:"countOnly,omitempty"`
+	// Conditions that must all hold.
+	Filter []*FilterInput `json:"filter,omitempty"`
+	// Conditions of which one must hold (ANDed with filter); keyword's conditions join them.
+	FilterOr []*FilterInput `json:"filterOr,omitempty"`
+	Sort     []*SortInput   `json:"sort,omitempty"`
+	Page     *PageInput     `json:"page,omitempty"`
+	// Words separated by spaces: a row matches when any word is a substring (ignoring case) of any
+	// keyword field: the id, name, schemaId or provider. As in Cloudforet, these conditions join
+	// filterOr: with both, a row passes when it matches any filterOr condition or any word.
+	Keyword *string `json:"keyword,omitempty"`
+	// Keys (as in filter; tags.<key> means tags) of the fields to answer: a selected field outside
+	// only and minimal answers null. The id always answers. Unknown keys are INVALID_ARGUMENT.
+	Only []string `json:"only,omitempty"`
+	// Answer the minimal fields (the id, name, schemaId, provider), with those of only if given:
+	// the other selected fields answer null.
+	Minimal *bool `json:"minimal,omitempty"`
+	// Count only: results is empty, totalCount counts every match.
+	CountOnly *bool `json:"countOnly,omitempty"`
 }
 
 type SecretData struct {

@@ -1,4 +1,4 @@
-package projections_test
+package query_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/secretlog/secretlog/auth"
 	"github.com/secretlog/secretlog/projections"
+	"github.com/secretlog/secretlog/query"
 )
 
 func str0(p *string) string {
@@ -82,15 +83,15 @@ func TestQueryTenancy(t *testing.T) {
 	insertSecrets(t, pool, rows)
 	r := newReader(pool)
 	ctx := context.Background()
-	queries := []projections.Query{
+	queries := []query.Input{
 		{},
-		{Filter: []projections.Condition{cond("provider", "in", []any{"aws", "gcp"})}},
-		{FilterOr: []projections.Condition{cond("domainId", "eq", "d1"), cond("domain_id", "eq", "d2")}},
-		{FilterOr: []projections.Condition{cond("resourceGroup", "eq", "PROJECT"), cond("workspaceId", "not", "w1")}},
-		{Filter: []projections.Condition{cond("workspace_id", "eq", "w2")}},
-		{Filter: []projections.Condition{cond("projectId", "exists", true)}, Sort: []projections.SortKey{{Key: "name", Desc: true}}, Page: projections.Page{Start: 2, Limit: 3}},
-		{Keyword: "d2", Sort: []projections.SortKey{{Key: "tags.env"}, {Key: "createdAt"}}},
-		{Filter: []projections.Condition{cond("tags.env", "not", "prod"), cond("version", "gte", 2)}},
+		{Filter: []query.Filter{cond("provider", "in", []any{"aws", "gcp"})}},
+		{FilterOr: []query.Filter{cond("domainId", "eq", "d1"), cond("domain_id", "eq", "d2")}},
+		{FilterOr: []query.Filter{cond("resourceGroup", "eq", "PROJECT"), cond("workspaceId", "not", "w1")}},
+		{Filter: []query.Filter{cond("workspace_id", "eq", "w2")}},
+		{Filter: []query.Filter{cond("projectId", "exists", true)}, Sort: []query.SortKey{{Key: "name", Desc: true}}, Page: query.Page{Start: 2, Limit: 3}},
+		{Keyword: "d2", Sort: []query.SortKey{{Key: "tags.env"}, {Key: "createdAt"}}},
+		{Filter: []query.Filter{cond("tags.env", "not", "prod"), cond("version", "gte", 2)}},
 	}
 	scopes := map[string]bool{} // the distinct visible sets, to show the callers differ
 	for _, c := range tenancyCallers {
@@ -132,7 +133,7 @@ func TestQueryTenancy(t *testing.T) {
 				require.NoError(t, err)
 				require.Equal(t, []any{map[string]any{"n": int64(wantTotal)}}, res["results"], "query %d count", i)
 
-				_, all := evalListVisible(rows, visible, projections.Query{Filter: q.Filter, FilterOr: q.FilterOr, Keyword: q.Keyword}, queryNow)
+				_, all := evalListVisible(rows, visible, query.Input{Filter: q.Filter, FilterOr: q.FilterOr, Keyword: q.Keyword}, queryNow)
 				require.Equal(t, wantTotal, all)
 				st = filter()
 				st["aggregate"] = []any{map[string]any{"group": map[string]any{
@@ -146,7 +147,7 @@ func TestQueryTenancy(t *testing.T) {
 						statIDs = append(statIDs, id.(string))
 					}
 				}
-				listed, _ := evalListVisible(rows, visible, projections.Query{Filter: q.Filter, FilterOr: q.FilterOr, Keyword: q.Keyword}, queryNow)
+				listed, _ := evalListVisible(rows, visible, query.Input{Filter: q.Filter, FilterOr: q.FilterOr, Keyword: q.Keyword}, queryNow)
 				slices.Sort(statIDs)
 				require.Equal(t, listed, append([]string{}, statIDs...), "query %d groups", i)
 
@@ -208,7 +209,7 @@ func TestUserSecretQueryTenancy(t *testing.T) {
 			if want == nil {
 				want = []string{}
 			}
-			for _, q := range []projections.Query{{}, {FilterOr: []projections.Condition{cond("userId", "eq", "bob"), cond("user_id", "eq", "carol"),
+			for _, q := range []query.Input{{}, {FilterOr: []query.Filter{cond("userId", "eq", "bob"), cond("user_id", "eq", "carol"),
 				cond("domainId", "in", []any{"d1", "d2"})}}} {
 				got, total, err := r.UserSecrets(ctx, c.id, q)
 				require.NoError(t, err)

@@ -1,4 +1,4 @@
-package projections_test
+package query_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/secretlog/secretlog/auth"
 	"github.com/secretlog/secretlog/localpg/pgtest"
 	"github.com/secretlog/secretlog/projections"
+	"github.com/secretlog/secretlog/query"
 )
 
 // benchRows is the size of the benchmark's read model.
@@ -109,7 +110,7 @@ func newBenchDB(b *testing.B, indexed bool) benchDB {
 type benchQuery struct {
 	name string
 	id   auth.Identity
-	list *projections.Query
+	list *query.Input
 	stat map[string]any
 }
 
@@ -117,27 +118,27 @@ func benchQueries() []benchQuery {
 	admin := auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "d0", UserID: "admin"}
 	owner := auth.Identity{Role: auth.RoleWorkspaceOwner, DomainID: "d0", WorkspaceID: "w3", UserID: "owner"}
 	member := auth.Identity{Role: auth.RoleWorkspaceMember, DomainID: "d0", WorkspaceID: "w3", Projects: []string{"w3-p1", "w3-p2"}, UserID: "member"}
-	page := projections.Page{Limit: 20}
-	l := func(q projections.Query) *projections.Query { q.Page = page; return &q }
+	page := query.Page{Limit: 20}
+	l := func(q query.Input) *query.Input { q.Page = page; return &q }
 	return []benchQuery{
-		{name: "list/first page", id: admin, list: l(projections.Query{})},
-		{name: "list/sort name", id: admin, list: l(projections.Query{Sort: []projections.SortKey{{Key: "name"}}})},
-		{name: "list/sort createdAt desc", id: admin, list: l(projections.Query{Sort: []projections.SortKey{{Key: "createdAt", Desc: true}}})},
-		{name: "list/name eq", id: admin, list: l(projections.Query{Filter: []projections.Condition{cond("name", "eq", "secret-"+fmt.Sprintf("%x", md5.Sum([]byte("name1")))[:10])}})},
-		{name: "list/provider+schemaId", id: admin, list: l(projections.Query{Filter: []projections.Condition{
-			cond("provider", "eq", "aws"), cond("schemaId", "eq", "aws_key_1")}, Sort: []projections.SortKey{{Key: "name"}}})},
-		{name: "list/schemaId in", id: admin, list: l(projections.Query{Filter: []projections.Condition{cond("schema_id", "in", []any{"gcp_key_2", "oci_key_0"})}})},
-		{name: "list/workspace+project", id: admin, list: l(projections.Query{Filter: []projections.Condition{
+		{name: "list/first page", id: admin, list: l(query.Input{})},
+		{name: "list/sort name", id: admin, list: l(query.Input{Sort: []query.SortKey{{Key: "name"}}})},
+		{name: "list/sort createdAt desc", id: admin, list: l(query.Input{Sort: []query.SortKey{{Key: "createdAt", Desc: true}}})},
+		{name: "list/name eq", id: admin, list: l(query.Input{Filter: []query.Filter{cond("name", "eq", "secret-"+fmt.Sprintf("%x", md5.Sum([]byte("name1")))[:10])}})},
+		{name: "list/provider+schemaId", id: admin, list: l(query.Input{Filter: []query.Filter{
+			cond("provider", "eq", "aws"), cond("schemaId", "eq", "aws_key_1")}, Sort: []query.SortKey{{Key: "name"}}})},
+		{name: "list/schemaId in", id: admin, list: l(query.Input{Filter: []query.Filter{cond("schema_id", "in", []any{"gcp_key_2", "oci_key_0"})}})},
+		{name: "list/workspace+project", id: admin, list: l(query.Input{Filter: []query.Filter{
 			cond("workspaceId", "eq", "w7"), cond("projectId", "eq", "w7-p3")}})},
-		{name: "list/tag eq", id: admin, list: l(projections.Query{Filter: []projections.Condition{cond("tags.team", "eq", "t42")}})},
-		{name: "list/tags eq + sort createdAt", id: admin, list: l(projections.Query{Filter: []projections.Condition{
-			cond("tags.team", "eq", "t42"), cond("tags.cost", "eq", 7)}, Sort: []projections.SortKey{{Key: "createdAt", Desc: true}}})},
-		{name: "list/created last 7 days", id: admin, list: l(projections.Query{Filter: []projections.Condition{cond("createdAt", "timediff_gt", "now-7d")},
-			Sort: []projections.SortKey{{Key: "createdAt", Desc: true}}})},
-		{name: "list/name contain (no index)", id: admin, list: l(projections.Query{Filter: []projections.Condition{cond("name", "contain", "abc1")}})},
-		{name: "list/keyword (no index)", id: admin, list: l(projections.Query{Keyword: "aws_key_2 f00"})},
-		{name: "list/owner scope sort name", id: owner, list: l(projections.Query{Sort: []projections.SortKey{{Key: "name"}}})},
-		{name: "list/member scope provider", id: member, list: l(projections.Query{Filter: []projections.Condition{cond("provider", "eq", "gcp")}})},
+		{name: "list/tag eq", id: admin, list: l(query.Input{Filter: []query.Filter{cond("tags.team", "eq", "t42")}})},
+		{name: "list/tags eq + sort createdAt", id: admin, list: l(query.Input{Filter: []query.Filter{
+			cond("tags.team", "eq", "t42"), cond("tags.cost", "eq", 7)}, Sort: []query.SortKey{{Key: "createdAt", Desc: true}}})},
+		{name: "list/created last 7 days", id: admin, list: l(query.Input{Filter: []query.Filter{cond("createdAt", "timediff_gt", "now-7d")},
+			Sort: []query.SortKey{{Key: "createdAt", Desc: true}}})},
+		{name: "list/name contain (no index)", id: admin, list: l(query.Input{Filter: []query.Filter{cond("name", "contain", "abc1")}})},
+		{name: "list/keyword (no index)", id: admin, list: l(query.Input{Keyword: "aws_key_2 f00"})},
+		{name: "list/owner scope sort name", id: owner, list: l(query.Input{Sort: []query.SortKey{{Key: "name"}}})},
+		{name: "list/member scope provider", id: member, list: l(query.Input{Filter: []query.Filter{cond("provider", "eq", "gcp")}})},
 		{name: "stat/count provider=aws", id: admin, stat: map[string]any{"filter": []any{map[string]any{"k": "provider", "v": "aws"}},
 			"aggregate": []any{map[string]any{"count": map[string]any{"name": "n"}}}}},
 		{name: "stat/group workspace, schema filter", id: admin, stat: map[string]any{"filter": []any{map[string]any{"k": "schemaId", "v": "azure_key_0"}},
@@ -157,7 +158,7 @@ func benchQueries() []benchQuery {
 // indexed read model and on an unindexed copy of the same rows, and logs
 // p50 latencies and the ratio. It only runs with -bench, e.g.
 //
-//	go test ./projections/ -run '^$' -bench Query1M -benchtime 20x
+//	go test ./query/ -run '^$' -bench Query1M -benchtime 20x
 //
 // Set BENCH_EXPLAIN=1 to log each query's plan on the indexed database.
 func BenchmarkQuery1M(b *testing.B) {
@@ -208,8 +209,11 @@ func BenchmarkQuery1M(b *testing.B) {
 
 // explainList logs the plan of a list query's page on pool.
 func explainList(b *testing.B, pool *pgxpool.Pool, q benchQuery) {
-	sql, args, err := projections.ListSQLForTest(&projections.SecretResource, q.id, *q.list, queryNow)
+	parsed, err := query.ParseList(&projections.SecretResource, *q.list, query.DefaultLimits(), queryNow)
 	require.NoError(b, err)
+	compiled, err := parsed.SQL(q.id, "*")
+	require.NoError(b, err)
+	sql, args := compiled.Rows, compiled.Args
 	rows, err := pool.Query(context.Background(), "EXPLAIN (ANALYZE, COSTS OFF) "+sql, args...)
 	require.NoError(b, err)
 	var plan []string

@@ -1,4 +1,4 @@
-package projections_test
+package query_test
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/secretlog/secretlog/auth"
 	"github.com/secretlog/secretlog/projections"
+	"github.com/secretlog/secretlog/query"
 )
 
 // fuzzAdmin reads the whole of domain d1, where operatorRows live.
@@ -17,7 +18,7 @@ var fuzzAdmin = auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "d1", UserID
 
 // fuzzLimits keep each input cheap: whatever the input, the translator and
 // the database must answer (or refuse) within them.
-var fuzzLimits = projections.Limits{StatementTimeout: time.Second}
+var fuzzLimits = query.Limits{StatementTimeout: time.Second}
 
 // decodeFuzzJSON decodes input as GraphQL variables are decoded (numbers as
 // json.Number); ok is false for anything that is not a JSON object.
@@ -35,7 +36,7 @@ func decodeFuzzJSON(input []byte) (map[string]any, bool) {
 // would reach the caller as INTERNAL.
 func requireNotInternal(t *testing.T, input []byte, err error) {
 	t.Helper()
-	var qe *projections.QueryError
+	var qe *query.Error
 	if err != nil && !errors.As(err, &qe) {
 		t.Fatalf("input %s: an error that is not a QueryError (the API's INTERNAL): %T %v", input, err, err)
 	}
@@ -61,6 +62,8 @@ func FuzzStatQuery(f *testing.F) {
 		`{"filter":[{"k":"version","v":1e300,"o":"lt"}],"distinct":"name"}`,
 		`{"aggregate":[{"match":{"filter":[{"k":"name","v":["a","b"],"o":"contain_in"}]}},{"limit":1},{"skip":1}]}`,
 		`{"keyword":"prod","aggregate":[{"group":{"keys":["provider"],"fields":[{"key":"tags.env","operator":"add_to_set","name":"envs"}]}}]}`,
+		`{"aggregate":[{"group":{"keys":["workspaceId"],"fields":[{"key":"tags","operator":"merge_objects","name":"t"}]}},{"match":{"filter":[{"k":"t.env","v":"PROD"}]}}]}`,
+		`{"aggregate":[{"group":{"fields":[{"operator":"push","name":"p","fields":[{"key":"provider","name":"x"}]}]}},{"match":{"filter":[{"k":"p","v":{"x":"aws"},"o":"match"}]}}]}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -77,7 +80,7 @@ func FuzzStatQuery(f *testing.F) {
 }
 
 // FuzzListQuery is FuzzStatQuery for list queries: filter, filter_or,
-// sort, page and keyword as the API passes them.
+// sort, page, keyword, only and minimal as the API passes them.
 func FuzzListQuery(f *testing.F) {
 	pool := newQueryDB(f)
 	insertSecrets(f, pool, operatorRows())
@@ -88,6 +91,8 @@ func FuzzListQuery(f *testing.F) {
 		`{"filterOr":[{"k":"version","v":"2","o":"gte"},{"k":"workspaceId","v":false,"o":"exists"}]}`,
 		`{"filter":[{"k":"createdAt","v":"2024-02-01","o":"datetime_lt"}],"sort":[{"key":"tags.tier"}]}`,
 		`{"filter":[{"k":"name","v":["^a","(b"],"o":"regex_in"}]}`,
+		`{"filter":[{"k":"tags.list","v":{"a.b":1,"c":null},"o":"match"}],"keyword":"alpha STAGING"}`,
+		`{"filterOr":[{"k":"name","v":["ALPHA-prod",null],"o":"in"},{"k":"tags.env","v":["PROD"],"o":"not_in"}],"only":["name","tags.x"],"minimal":true}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -111,23 +116,25 @@ func FuzzListQuery(f *testing.F) {
 			}
 			Keyword   string
 			CountOnly bool
+			Only      []string
+			Minimal   bool
 		}
 		raw, _ := json.Marshal(m)
 		if json.Unmarshal(raw, &in) != nil {
 			return
 		}
-		var q projections.Query
+		var q query.Input
 		for _, c := range in.Filter {
-			q.Filter = append(q.Filter, projections.Condition{Key: c.K, Value: c.V, Op: c.O})
+			q.Filter = append(q.Filter, query.Filter{Key: c.K, Value: c.V, Op: c.O})
 		}
 		for _, c := range in.FilterOr {
-			q.FilterOr = append(q.FilterOr, projections.Condition{Key: c.K, Value: c.V, Op: c.O})
+			q.FilterOr = append(q.FilterOr, query.Filter{Key: c.K, Value: c.V, Op: c.O})
 		}
 		for _, s := range in.Sort {
-			q.Sort = append(q.Sort, projections.SortKey{Key: s.Key, Desc: s.Desc})
+			q.Sort = append(q.Sort, query.SortKey{Key: s.Key, Desc: s.Desc})
 		}
-		q.Page = projections.Page{Start: in.Page.Start, Limit: in.Page.Limit}
-		q.Keyword, q.CountOnly = in.Keyword, in.CountOnly
+		q.Page = query.Page{Start: in.Page.Start, Limit: in.Page.Limit}
+		q.Keyword, q.CountOnly, q.Only, q.Minimal = in.Keyword, in.CountOnly, in.Only, in.Minimal
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_, _, err := reader.Secrets(ctx, fuzzAdmin, q)

@@ -1,4 +1,4 @@
-package projections_test
+package query_test
 
 import (
 	"context"
@@ -32,8 +32,10 @@ func TestStatStages(t *testing.T) {
 			arr{obj{"n": int64(2)}}},
 		{"count of nothing is zero", obj{"filter": arr{obj{"k": "name", "v": "none"}}, "aggregate": arr{obj{"count": obj{"name": "n"}}}},
 			arr{obj{"n": int64(0)}}},
+		// keyword's conditions join filter_or (python-core): gcp (s2), env prod in any case (s1, s4), "ta" (s2, s4)
 		{"filter_or and keyword before aggregation", obj{"filter_or": arr{obj{"k": "provider", "v": "gcp"}, obj{"k": "tags.env", "v": "Prod"}},
-			"keyword": "ta", "aggregate": arr{obj{"count": obj{"name": "n"}}}}, arr{obj{"n": int64(2)}}},
+			"keyword": "ta", "aggregate": arr{obj{"count": obj{"name": "n"}}}}, arr{obj{"n": int64(3)}}},
+		{"keyword alone: any word", obj{"keyword": "gamma ALPHA", "aggregate": arr{obj{"count": obj{"name": "n"}}}}, arr{obj{"n": int64(2)}}},
 		{"filter with Cloudforet names and key/value/operator", obj{"filter": arr{obj{"key": "schema_id", "value": "aws", "operator": "contain"}},
 			"aggregate": arr{obj{"count": obj{"name": "n"}}}}, arr{obj{"n": int64(2)}}},
 
@@ -148,6 +150,26 @@ func TestStatStages(t *testing.T) {
 		{"match after group", stages(byProvider, obj{"match": obj{"filter_or": arr{obj{"k": "n", "o": "gt", "v": 1}, obj{"k": "provider", "v": nil}}}}),
 			arr{obj{"provider": nil, "n": int64(1)}, obj{"provider": "aws", "n": int64(2)}}},
 
+		// merge_objects ($mergeObjects): a later row's value of a key wins
+		{"merge_objects per group", stages(obj{"group": obj{"keys": arr{obj{"key": "workspaceId", "name": "ws"}}, "fields": arr{
+			obj{"operator": "merge_objects", "key": "tags", "name": "t"}}}}), arr{
+			obj{"ws": nil, "t": obj{}},
+			obj{"ws": "w1", "t": obj{"env": "dev", "tier": int64(2), "team": "core", "acl": arr{obj{"role": "r1", "level": int64(1)}, obj{"role": "r2", "level": int64(2), "sub": obj{"x": true}}}}},
+			obj{"ws": "w2", "t": obj{"env": nil, "tier": "3", "flag": true, "list": arr{"a", "b"}}}}},
+		{"merge_objects in the order of a sort", stages(obj{"sort": arr{obj{"key": "secretId", "desc": true}}},
+			obj{"group": obj{"fields": arr{obj{"operator": "merge_objects", "key": "tags", "name": "t"}}}}), arr{
+			obj{"t": obj{"env": "prod", "tier": int64(1), "team": "core", "acl": arr{obj{"role": "r1", "level": int64(1)}, obj{"role": "r2", "level": int64(2), "sub": obj{"x": true}}}, "flag": true, "list": arr{"a", "b"}}}}},
+		{"merge_objects skips values that are not objects", stages(obj{"group": obj{"fields": arr{
+			obj{"operator": "merge_objects", "key": "tags.env", "name": "t"}}}}), arr{obj{"t": obj{}}}},
+		{"merge_objects with conditions", stages(obj{"group": obj{"fields": arr{obj{"operator": "merge_objects", "key": "tags", "name": "t",
+			"conditions": arr{obj{"k": "provider", "v": "aws"}}}}}}), arr{obj{"t": obj{"env": "Prod", "tier": "3", "team": "core", "flag": true}}}},
+		// the match operator on a pushed array of objects
+		{"match operator in a match stage", stages(obj{"group": obj{"keys": arr{obj{"key": "workspaceId", "name": "ws"}}, "fields": arr{
+			obj{"operator": "push", "name": "items", "fields": arr{obj{"key": "secretId", "name": "id"}, obj{"key": "provider", "name": "p"}}}}}},
+			obj{"match": obj{"filter": arr{obj{"k": "items", "v": obj{"p": "gcp"}, "o": "match"}}}}), arr{
+			obj{"ws": "w1", "items": arr{obj{"id": "s1", "p": "aws"}, obj{"id": "s2", "p": "gcp"}}}}},
+		{"match operator in group conditions", stages(obj{"group": obj{"fields": arr{obj{"operator": "count", "name": "n",
+			"conditions": arr{obj{"k": "tags.acl", "v": obj{"role": "r2"}, "o": "match"}}}}}}), arr{obj{"n": int64(1)}}},
 		// raw rows
 		{"a pipeline of raw rows returns the fields", stages(obj{"match": obj{"filter": arr{obj{"k": "secretId", "v": "s3"}}}}), arr{obj{
 			"secretId": "s3", "name": "gamma", "schemaId": nil, "provider": nil, "resourceGroup": "DOMAIN", "domainId": "d1", "workspaceId": nil,
@@ -212,6 +234,8 @@ func TestStatMalformed(t *testing.T) {
 		{"aggregate not a list", obj{"aggregate": obj{"count": obj{}}}, []string{"aggregate must be a non-empty list"}},
 		{"aggregate empty", obj{"aggregate": arr{}}, []string{"non-empty"}},
 		{"unknown stage", stages(obj{"explode": obj{}}), []string{`"explode"`, "aggregate[0]"}},
+		{"merge_objects on a text key", group(obj{"fields": arr{obj{"operator": "merge_objects", "key": "name", "name": "m"}}}), []string{`"merge_objects"`, "object key"}},
+		{"merge_objects without a key", group(obj{"fields": arr{obj{"operator": "merge_objects", "name": "m"}}}), []string{`"merge_objects"`, "needs a key"}},
 		{"stage with two stages", stages(obj{"count": obj{}, "limit": 1}), []string{"aggregate[0]", "exactly one"}},
 		{"stage not an object", stages("count"), []string{"aggregate[0]"}},
 		{"filter not a list", obj{"filter": obj{"k": "name"}, "aggregate": count}, []string{"filter must be a list"}},

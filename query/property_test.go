@@ -1,4 +1,4 @@
-package projections_test
+package query_test
 
 // Property test: random list and stat queries over a random data set are
 // answered by the SQL path and by the in-memory evaluator below, written
@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/secretlog/secretlog/projections"
+	"github.com/secretlog/secretlog/query"
 )
 
 // --- data --------------------------------------------------------------
@@ -81,12 +82,35 @@ func randomRows(rng *rand.Rand, n int) []secretRow {
 		if rng.IntN(3) == 0 {
 			r.Tags["flag"] = rng.IntN(2) == 0
 		}
+		if rng.IntN(2) == 0 {
+			r.Tags["acl"] = randomACL(rng)
+		}
 		r.CreatedAt = queryNow.Add(-time.Duration(rng.IntN(60*24*3600)) * time.Second)
 		r.UpdatedAt = r.CreatedAt.Add(time.Duration(rng.IntN(100)) * time.Hour)
 		rows[i] = r
 	}
 	return rows
 }
+
+// randomACL is a tag value for the match operator: an array of objects
+// (sometimes with a scalar among them).
+func randomACL(rng *rand.Rand) []any {
+	acl := []any{}
+	for range rng.IntN(4) {
+		if rng.IntN(8) == 0 {
+			acl = append(acl, "r1")
+			continue
+		}
+		e := map[string]any{"role": propRoles[rng.IntN(len(propRoles))], "level": 1 + rng.IntN(3)}
+		if rng.IntN(3) == 0 {
+			e["sub"] = map[string]any{"x": rng.IntN(2) == 0}
+		}
+		acl = append(acl, e)
+	}
+	return acl
+}
+
+var propRoles = []string{"r1", "r2", "R1", "admin"}
 
 // --- the evaluator ------------------------------------------------------
 
@@ -103,6 +127,9 @@ type propKey struct {
 	names []string // spellings: GraphQL and Cloudforet
 	kind  kind
 	get   func(r secretRow) any // nil: missing
+	// exact: eq and in keep case (the resource's Exact columns); on other
+	// keys they ignore the case of strings, as python-core's iexact.
+	exact bool
 }
 
 func strp(p *string) any {
@@ -130,17 +157,17 @@ func tagKey(name string) propKey {
 }
 
 var propKeys = []propKey{
-	{[]string{"secretId", "secret_id"}, kText, func(r secretRow) any { return r.ID }},
-	{[]string{"name"}, kText, func(r secretRow) any { return r.Name }},
-	{[]string{"schemaId", "schema_id"}, kText, func(r secretRow) any { return strp(r.SchemaID) }},
-	{[]string{"provider"}, kText, func(r secretRow) any { return strp(r.Provider) }},
-	{[]string{"resourceGroup", "resource_group"}, kText, func(r secretRow) any { return r.Group }},
-	{[]string{"domainId", "domain_id"}, kText, func(r secretRow) any { return r.Domain }},
-	{[]string{"workspaceId", "workspace_id"}, kText, func(r secretRow) any { return strp(r.Workspace) }},
-	{[]string{"projectId", "project_id"}, kText, func(r secretRow) any { return strp(r.Project) }},
-	{[]string{"version"}, kNum, func(r secretRow) any { return float64(r.Version) }},
-	{[]string{"createdAt", "created_at"}, kTime, func(r secretRow) any { return r.CreatedAt }},
-	{[]string{"updatedAt", "updated_at"}, kTime, func(r secretRow) any { return r.UpdatedAt }},
+	{[]string{"secretId", "secret_id"}, kText, func(r secretRow) any { return r.ID }, true},
+	{[]string{"name"}, kText, func(r secretRow) any { return r.Name }, false},
+	{[]string{"schemaId", "schema_id"}, kText, func(r secretRow) any { return strp(r.SchemaID) }, false},
+	{[]string{"provider"}, kText, func(r secretRow) any { return strp(r.Provider) }, false},
+	{[]string{"resourceGroup", "resource_group"}, kText, func(r secretRow) any { return r.Group }, false},
+	{[]string{"domainId", "domain_id"}, kText, func(r secretRow) any { return r.Domain }, true},
+	{[]string{"workspaceId", "workspace_id"}, kText, func(r secretRow) any { return strp(r.Workspace) }, true},
+	{[]string{"projectId", "project_id"}, kText, func(r secretRow) any { return strp(r.Project) }, true},
+	{[]string{"version"}, kNum, func(r secretRow) any { return float64(r.Version) }, false},
+	{[]string{"createdAt", "created_at"}, kTime, func(r secretRow) any { return r.CreatedAt }, false},
+	{[]string{"updatedAt", "updated_at"}, kTime, func(r secretRow) any { return r.UpdatedAt }, false},
 	tagKey("env"), tagKey("tier"), tagKey("team"), tagKey("flag"), tagKey("absent"),
 }
 
@@ -245,12 +272,19 @@ func toF(v any) float64 {
 
 func sameType(a, b any) bool { return fmt.Sprintf("%T", a) == fmt.Sprintf("%T", b) }
 
-func evalEq(k propKey, x, v any) bool {
+// evalEq is eq; with fold, strings of text keys and string tag values
+// compare ignoring case.
+func evalEq(k propKey, x, v any, fold bool) bool {
 	if v == nil {
 		return x == nil || x == (jnull{})
 	}
 	if x == nil {
 		return false
+	}
+	xs, xok := x.(string)
+	vs, vok := v.(string)
+	if fold && !k.exact && xok && vok && (k.kind == kText || k.kind == kJSON) {
+		return strings.ToLower(xs) == strings.ToLower(vs)
 	}
 	lv := literal(k.kind, v)
 	if k.kind == kJSON && !sameType(x, lv) {
@@ -264,7 +298,10 @@ func textOf(k propKey, x any) (string, bool) {
 	return s, ok
 }
 
-func evalCond(r secretRow, c projections.Condition, now time.Time) bool {
+func evalCond(r secretRow, c query.Filter, now time.Time) bool {
+	if c.Op == "match" {
+		return evalMatch(r.Tags[strings.TrimPrefix(c.Key, "tags.")], c.Value.(map[string]any))
+	}
 	k := keyByName(c.Key)
 	x := k.get(r)
 	list, _ := c.Value.([]any)
@@ -303,9 +340,9 @@ func evalCond(r secretRow, c projections.Condition, now time.Time) bool {
 	}
 	switch c.Op {
 	case "eq":
-		return evalEq(k, x, c.Value)
+		return evalEq(k, x, c.Value, true)
 	case "not":
-		return !evalEq(k, x, c.Value)
+		return !evalEq(k, x, c.Value, false)
 	case "lt":
 		return ordered(c.Value, func(c int) bool { return c < 0 })
 	case "lte":
@@ -320,9 +357,10 @@ func evalCond(r secretRow, c projections.Condition, now time.Time) bool {
 		return contain(c.Value)
 	case "not_contain":
 		return !contain(c.Value)
-	case "in", "not_in":
-		found := slices.ContainsFunc(list, func(v any) bool { return evalEq(k, x, v) })
-		return found == (c.Op == "in")
+	case "in":
+		return slices.ContainsFunc(list, func(v any) bool { return evalEq(k, x, v, true) })
+	case "not_in":
+		return !slices.ContainsFunc(list, func(v any) bool { return evalEq(k, x, v, false) })
 	case "contain_in":
 		return slices.ContainsFunc(list, contain)
 	case "not_contain_in":
@@ -337,6 +375,58 @@ func evalCond(r secretRow, c projections.Condition, now time.Time) bool {
 		return at(strings.TrimPrefix(c.Op, "timediff_"), timediffs[c.Value.(string)])
 	}
 	panic("operator " + c.Op)
+}
+
+// evalMatch is MongoDB's $elemMatch as the README states it: some element
+// of the array is an object in which every field of want, reached by its
+// dotted path, equals its value as JSON (numbers by value), or is missing
+// or null when the value is null.
+func evalMatch(tag any, want map[string]any) bool {
+	list, ok := tag.([]any)
+	if !ok {
+		return false
+	}
+	return slices.ContainsFunc(list, func(e any) bool {
+		obj, ok := e.(map[string]any)
+		if !ok {
+			return false
+		}
+		for path, v := range want {
+			got, found := any(obj), true
+			for _, part := range strings.Split(path, ".") {
+				m, ok := got.(map[string]any)
+				if !ok {
+					found = false
+					break
+				}
+				if got, found = m[part]; !found {
+					break
+				}
+			}
+			if v == nil {
+				if found && got != nil {
+					return false
+				}
+				continue
+			}
+			if !found || !sameJSON(got, v) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// sameJSON compares two JSON values, numbers by value.
+func sameJSON(a, b any) bool {
+	norm := func(v any) any {
+		switch n := v.(type) {
+		case int:
+			return float64(n)
+		}
+		return v
+	}
+	return fmt.Sprint(norm(a)) == fmt.Sprint(norm(b)) && fmt.Sprintf("%T", norm(a)) == fmt.Sprintf("%T", norm(b))
 }
 
 // timediffs are the time expressions the generator uses, with their
@@ -356,12 +446,12 @@ var timediffs = map[string]time.Time{
 	"now-1000000s": queryNow.Add(-1000000 * time.Second),
 }
 
-func evalList(rows []secretRow, q projections.Query, now time.Time) ([]string, int) {
+func evalList(rows []secretRow, q query.Input, now time.Time) ([]string, int) {
 	return evalListVisible(rows, func(r secretRow) bool { return r.Domain == "d1" }, q, now)
 }
 
 // evalListVisible answers q over the rows visible says the caller sees.
-func evalListVisible(rows []secretRow, visible func(secretRow) bool, q projections.Query, now time.Time) ([]string, int) {
+func evalListVisible(rows []secretRow, visible func(secretRow) bool, q query.Input, now time.Time) ([]string, int) {
 	var hits []secretRow
 	for _, r := range rows {
 		if !visible(r) {
@@ -371,14 +461,15 @@ func evalListVisible(rows []secretRow, visible func(secretRow) bool, q projectio
 		for _, c := range q.Filter {
 			ok = ok && evalCond(r, c, now)
 		}
-		if len(q.FilterOr) > 0 {
-			ok = ok && slices.ContainsFunc(q.FilterOr, func(c projections.Condition) bool { return evalCond(r, c, now) })
-		}
-		for _, w := range strings.Fields(q.Keyword) {
-			w = strings.ToLower(w)
-			ok = ok && slices.ContainsFunc([]*string{&r.ID, &r.Name, r.SchemaID, r.Provider}, func(s *string) bool {
-				return s != nil && strings.Contains(strings.ToLower(*s), w)
+		// keyword: any word in any keyword field; its conditions join filterOr.
+		words := slices.DeleteFunc(strings.Split(strings.TrimSpace(q.Keyword), " "), func(w string) bool { return w == "" })
+		keyword := slices.ContainsFunc(words, func(w string) bool {
+			return slices.ContainsFunc([]*string{&r.ID, &r.Name, r.SchemaID, r.Provider}, func(s *string) bool {
+				return s != nil && strings.Contains(strings.ToLower(*s), strings.ToLower(w))
 			})
+		})
+		if len(q.FilterOr) > 0 || len(words) > 0 {
+			ok = ok && (keyword || slices.ContainsFunc(q.FilterOr, func(c query.Filter) bool { return evalCond(r, c, now) }))
 		}
 		if ok {
 			hits = append(hits, r)
@@ -406,7 +497,7 @@ func evalListVisible(rows []secretRow, visible func(secretRow) bool, q projectio
 	hits = hits[min(start, len(hits)):]
 	limit := q.Page.Limit
 	if limit == 0 {
-		limit = projections.DefaultLimits().DefaultPageSize // page.limit 0: the default page
+		limit = query.DefaultLimits().DefaultPageSize // page.limit 0: the default page
 	}
 	if len(hits) > limit {
 		hits = hits[:limit]
@@ -474,12 +565,15 @@ func (g *generator) sample(k propKey) any {
 	return []string{"aws", "Gamma", "zzz", "w1", "PROJECT", "alpha-beta"}[g.rng.IntN(6)]
 }
 
-func (g *generator) condition() projections.Condition {
+func (g *generator) condition() query.Filter {
+	if g.rng.IntN(10) == 0 {
+		return g.match()
+	}
 	k := propKeys[g.rng.IntN(len(propKeys))]
 	name := k.names[g.rng.IntN(len(k.names))]
 	ops := map[kind][]string{kText: textOps, kNum: numOps, kTime: timeOps, kJSON: textOps}[k.kind]
 	op := ops[g.rng.IntN(len(ops))]
-	c := projections.Condition{Key: name, Op: op}
+	c := query.Filter{Key: name, Op: op}
 	nonNull := func() any {
 		for {
 			if v := g.sample(k); v != nil {
@@ -524,28 +618,57 @@ func (g *generator) condition() projections.Condition {
 	return c
 }
 
-func (g *generator) conditions(max int) []projections.Condition {
-	var out []projections.Condition
+func (g *generator) conditions(max int) []query.Filter {
+	var out []query.Filter
 	for range g.rng.IntN(max + 1) {
 		out = append(out, g.condition())
 	}
 	return out
 }
 
-func (g *generator) query() projections.Query {
-	q := projections.Query{Filter: g.conditions(3)}
+// match is a match condition: mostly on the acl tag (arrays of objects),
+// sometimes on a tag that is never an array.
+func (g *generator) match() query.Filter {
+	terms := []func(map[string]any){
+		func(m map[string]any) { m["role"] = propRoles[g.rng.IntN(len(propRoles))] },
+		func(m map[string]any) { m["level"] = []any{1, 2, 3, 2.0, "2"}[g.rng.IntN(5)] },
+		func(m map[string]any) { m["sub.x"] = g.rng.IntN(2) == 0 },
+		func(m map[string]any) { m["sub"] = nil },
+	}
+	v := map[string]any{}
+	for range 1 + g.rng.IntN(2) {
+		terms[g.rng.IntN(len(terms))](v)
+	}
+	key := "tags.acl"
+	if g.rng.IntN(6) == 0 {
+		key = []string{"tags.env", "tags.absent"}[g.rng.IntN(2)]
+	}
+	return query.Filter{Key: key, Op: "match", Value: v}
+}
+
+// propOnly are keys only may name.
+var propOnly = []string{"name", "schema_id", "provider", "tags.env", "version", "createdAt", "domain_id", "workspaceId", "updated_by", "resourceGroup"}
+
+func (g *generator) query() query.Input {
+	q := query.Input{Filter: g.conditions(3)}
 	if g.rng.IntN(3) == 0 {
 		q.FilterOr = g.conditions(3)
 	}
-	if g.rng.IntN(4) == 0 {
-		q.Keyword = []string{"a", "PROD aws", "e -", "s01", "gcp_", "x9 ALPHA"}[g.rng.IntN(6)]
+	if g.rng.IntN(3) == 0 {
+		q.Keyword = []string{"a", "PROD aws", "e -", "s01", "gcp_", "x9 ALPHA", "alpha STAGING", " beta  gamma ", "zzz"}[g.rng.IntN(9)]
 	}
+	if g.rng.IntN(4) == 0 {
+		for range 1 + g.rng.IntN(3) {
+			q.Only = append(q.Only, propOnly[g.rng.IntN(len(propOnly))])
+		}
+	}
+	q.Minimal = g.rng.IntN(5) == 0
 	for range g.rng.IntN(4) {
 		k := propKeys[g.rng.IntN(len(propKeys))]
-		q.Sort = append(q.Sort, projections.SortKey{Key: k.names[g.rng.IntN(len(k.names))], Desc: g.rng.IntN(2) == 0})
+		q.Sort = append(q.Sort, query.SortKey{Key: k.names[g.rng.IntN(len(k.names))], Desc: g.rng.IntN(2) == 0})
 	}
 	if g.rng.IntN(3) == 0 {
-		q.Page = projections.Page{Start: g.rng.IntN(30), Limit: g.rng.IntN(15)}
+		q.Page = query.Page{Start: g.rng.IntN(30), Limit: g.rng.IntN(15)}
 	}
 	return q
 }
@@ -571,23 +694,89 @@ func TestQueryProperty(t *testing.T) {
 	g := &generator{rng: rng, rows: rows}
 	const n = 600
 	selective := 0 // queries that keep some rows but not all
-	visible, _ := evalList(rows, projections.Query{}, queryNow)
+	visible, _ := evalList(rows, query.Input{}, queryNow)
+	matches := 0 // match conditions that keep some rows but not all
 	for i := range n {
 		q := g.query()
+		for _, c := range append(slices.Clone(q.Filter), q.FilterOr...) {
+			if c.Op == "match" {
+				hits := len(slices.DeleteFunc(slices.Clone(rows), func(r secretRow) bool { return !evalCond(r, c, queryNow) }))
+				if hits > 0 && hits < len(rows) {
+					matches++
+				}
+			}
+		}
 		got, total, err := r.Secrets(context.Background(), adminD1, q)
 		require.NoError(t, err, "query %d: %+v", i, q)
 		wantIDs, wantTotal := evalList(rows, q, queryNow)
 		require.Equal(t, wantTotal, total, "query %d total: %s", i, showQuery(q))
 		require.Equal(t, wantIDs, secretIDs(got), "query %d rows: %s", i, showQuery(q))
+		fields := evalFields(q)
+		for _, s := range got {
+			requireNarrowed(t, s, fields, fmt.Sprintf("query %d: %s", i, showQuery(q)))
+		}
 		if total > 0 && total < len(visible) {
 			selective++
 		}
 	}
-	t.Logf("%d of %d queries were selective", selective, n)
+	t.Logf("%d of %d queries were selective; %d selective match conditions", selective, n, matches)
+	require.Greater(t, matches, 20, "the generator should make match conditions that select")
 	require.Greater(t, selective, n/4, "the generator should mostly make queries that select")
 }
 
-func showQuery(q projections.Query) string {
+// evalFields is the fields a list answers (GraphQL names; nil: all): the
+// union of only (tags.<key> is tags) and, with minimal, the minimal fields;
+// the id always.
+func evalFields(q query.Input) map[string]bool {
+	if len(q.Only) == 0 && !q.Minimal {
+		return nil
+	}
+	out := map[string]bool{"secretId": true}
+	for _, k := range q.Only {
+		if strings.HasPrefix(k, "tags.") {
+			out["tags"] = true
+			continue
+		}
+		out[camel(k)] = true
+	}
+	if q.Minimal {
+		for _, f := range []string{"name", "schemaId", "provider"} {
+			out[f] = true
+		}
+	}
+	return out
+}
+
+// camel is the GraphQL name of a Cloudforet one (schema_id: schemaId).
+func camel(k string) string {
+	parts := strings.Split(k, "_")
+	for i := 1; i < len(parts); i++ {
+		parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+	}
+	return strings.Join(parts, "")
+}
+
+// requireNarrowed checks that s answers exactly the fields (its values
+// are checked elsewhere; a field it answers is never null but for the
+// nullable ones).
+func requireNarrowed(t *testing.T, s projections.Secret, fields map[string]bool, msg string) {
+	t.Helper()
+	answers := func(f string) bool { return fields == nil || fields[f] }
+	require.Equal(t, answers("name"), s.NameOrNull() != nil, "%s: name", msg)
+	require.Equal(t, answers("version"), s.VersionOrNull() != nil, "%s: version", msg)
+	require.Equal(t, answers("createdAt"), s.CreatedAtOrNull() != nil, "%s: createdAt", msg)
+	require.Equal(t, answers("updatedBy"), s.UpdatedByOrNull() != nil, "%s: updatedBy", msg)
+	require.Equal(t, answers("domainId"), s.DomainIDOrNull() != nil, "%s: domainId", msg)
+	require.Equal(t, answers("resourceGroup"), s.ResourceGroupOrNull() != nil, "%s: resourceGroup", msg)
+	require.Equal(t, answers("tags"), s.Tags != nil, "%s: tags", msg)
+	for f, p := range map[string]*string{"schemaId": s.SchemaID, "provider": s.Provider, "workspaceId": s.WorkspaceID, "projectId": s.ProjectID} {
+		if !answers(f) {
+			require.Nil(t, p, "%s: %s", msg, f)
+		}
+	}
+}
+
+func showQuery(q query.Input) string {
 	js, _ := json.Marshal(q)
 	return string(js)
 }
@@ -599,7 +788,7 @@ type groupKeySpec struct {
 }
 
 type statSpec struct {
-	filter []projections.Condition
+	filter []query.Filter
 	keys   []groupKeySpec
 	sortN  bool // sort by n desc after grouping
 	limit  int
@@ -694,7 +883,7 @@ func evalStat(rows []secretRow, s statSpec) []any {
 	}
 	var groups []*group
 	for _, r := range rows {
-		if r.Domain != "d1" || slices.ContainsFunc(s.filter, func(c projections.Condition) bool { return !evalCond(r, c, queryNow) }) {
+		if r.Domain != "d1" || slices.ContainsFunc(s.filter, func(c query.Filter) bool { return !evalCond(r, c, queryNow) }) {
 			continue
 		}
 		var key []any
@@ -755,7 +944,7 @@ func evalStat(rows []secretRow, s statSpec) []any {
 			if t, ok := tagKey("tier").get(r).(float64); ok {
 				tiers += t
 			}
-			if tagKey("env").get(r) == "prod" {
+			if evalEq(tagKey("env"), tagKey("env").get(r), "prod", true) { // eq ignores case
 				prod++
 			}
 		}
