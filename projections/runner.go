@@ -159,11 +159,18 @@ func (r *Runner) lead(ctx context.Context, p Projection) {
 	}
 }
 
-// lease tries to take name's advisory lock on a connection of its own. While
-// held, the returned context lives; it ends when ctx does or the session is
-// lost (checked every LeaseRetry), and release gives the lease back.
+// lease tries to take name's advisory lock (see TryLease).
 func (r *Runner) lease(ctx context.Context, name string) (context.Context, func(), error) {
-	conn, err := r.pool.Acquire(ctx)
+	return TryLease(ctx, r.pool, r.logger, name, r.LeaseRetry)
+}
+
+// TryLease tries to take the lease name: a session advisory lock on a
+// connection of its own, so one process at a time does the work it guards.
+// When taken, the returned context lives while it is held: it ends when ctx
+// does or the session is lost (checked every check), and release gives the
+// lease back. When another process holds it, held is nil.
+func TryLease(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, name string, check time.Duration) (held context.Context, release func(), err error) {
+	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -180,13 +187,13 @@ func (r *Runner) lease(ctx context.Context, name string) (context.Context, func(
 			select {
 			case <-held.Done():
 				return
-			case <-time.After(r.LeaseRetry):
+			case <-time.After(check):
 			}
 			pctx, pcancel := context.WithTimeout(held, 2*time.Second)
 			err := conn.Ping(pctx)
 			pcancel()
 			if err != nil && held.Err() == nil {
-				r.logger.Warn("projection lease lost", "projection", name, "error", err.Error())
+				logger.Warn("lease lost", "lease", name, "error", err.Error())
 				cancel()
 				return
 			}

@@ -46,6 +46,11 @@ type Config struct {
 	MaxConns int32
 	// CheckpointEvery is how often a log checkpoint is written (0: one minute).
 	CheckpointEvery time.Duration
+	// Lifecycle configures retention, recovery windows and the clock.
+	Lifecycle commands.Lifecycle
+	// SchedulerEvery is how often the scheduler looks for due deletions and
+	// rotations (0: 30 seconds).
+	SchedulerEvery time.Duration
 	// Limits bound every request (zero fields: DefaultLimits).
 	Limits Limits
 	// DisableIntrospection refuses __schema and __type queries.
@@ -74,6 +79,9 @@ type Server struct {
 	Signer *auth.Signer
 	// Runner applies the asynchronous projections (under leases).
 	Runner *projections.Runner
+	// Scheduler deletes resources whose recovery window ended and marks
+	// rotations due (under a lease).
+	Scheduler *Scheduler
 
 	logger   *slog.Logger
 	cfg      Config
@@ -156,15 +164,23 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.Runner.Register(reg)
 	access := commands.NewAccessLog(pool, projector)
 	s.App = commands.NewApplication(commands.Deps{DB: pool, Store: store, Keys: s.Keys, Schemas: schemas.Default(),
-		Projector: projector, Access: access}, logger, commands.NewMetrics(reg))
+		Projector: projector, Access: access, Lifecycle: cfg.Lifecycle}, logger, commands.NewMetrics(reg))
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	var background sync.WaitGroup
-	background.Add(3)
+	s.Scheduler = &Scheduler{pool: pool, app: s.App, logger: logger, Every: cfg.SchedulerEvery, Now: cfg.Lifecycle.Now}
+	if s.Scheduler.Every <= 0 {
+		s.Scheduler.Every = 30 * time.Second
+	}
+	if s.Scheduler.Now == nil {
+		s.Scheduler.Now = time.Now
+	}
+	background.Add(4)
 	go func() { defer background.Done(); access.Run(runCtx, 2) }()
 	go func() { defer background.Done(); s.Keys.Follow(runCtx) }()
 	go func() { defer background.Done(); _ = s.Runner.Run(runCtx) }()
+	go func() { defer background.Done(); s.Scheduler.Run(runCtx) }()
 	go func() { background.Wait(); close(s.done) }()
 	// Log checkpoints: a running hash over the whole log, so truncation and
 	// reordering are detectable by verify. Their hashes also go to the
