@@ -22,6 +22,13 @@ type Application struct {
 	RevealUserSecretData Handler[RevealUserSecretData, Revealed]
 	ReadSecretAsOf       Handler[ReadSecretAsOf, *Secret]
 	ReadUserSecretAsOf   Handler[ReadUserSecretAsOf, *UserSecret]
+
+	CreateTrustedSecret     Handler[CreateTrustedSecret, Result]
+	UpdateTrustedSecret     Handler[UpdateTrustedSecret, Result]
+	UpdateTrustedSecretData Handler[UpdateTrustedSecretData, Result]
+	DeleteTrustedSecret     Handler[DeleteTrustedSecret, Result]
+	RevealTrustedSecretData Handler[RevealTrustedSecretData, Revealed]
+	ReadTrustedSecretAsOf   Handler[ReadTrustedSecretAsOf, *TrustedSecret]
 }
 
 // command is what every command and query struct is: it carries Meta and
@@ -72,5 +79,12 @@ func NewApplication(d Deps, log *slog.Logger, m *Metrics) *Application {
 		RevealUserSecretData: decorate(d.HandleRevealUserSecretData, nil, log, m, "userSecretData"),
 		ReadSecretAsOf:       decorate(d.HandleReadSecretAsOf, nil, log, m, "secretAsOf"),
 		ReadUserSecretAsOf:   decorate(d.HandleReadUserSecretAsOf, nil, log, m, "userSecretAsOf"),
+
+		CreateTrustedSecret:     decorate(d.HandleCreateTrustedSecret, nil, log, m, "createTrustedSecret"),
+		UpdateTrustedSecret:     decorate(d.HandleUpdateTrustedSecret, locks, log, m, "updateTrustedSecret"),
+		UpdateTrustedSecretData: decorate(d.HandleUpdateTrustedSecretData, locks, log, m, "updateTrustedSecretData"),
+		DeleteTrustedSecret:     decorate(d.HandleDeleteTrustedSecret, locks, log, m, "deleteTrustedSecret"),
+		RevealTrustedSecretData: decorate(d.HandleRevealTrustedSecretData, nil, log, m, "trustedSecretData"),
+		ReadTrustedSecretAsOf:   decorate(d.HandleReadTrustedSecretAsOf, nil, log, m, "trustedSecretAsOf"),
 	}
 }

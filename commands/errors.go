@@ -19,6 +19,10 @@ const (
 	Internal          Code = "INTERNAL"
 )
 
+// FailedPrecondition: the request is well formed but the system is not in a
+// state that allows it (deleting a trusted secret that secrets link to).
+const FailedPrecondition Code = "FAILED_PRECONDITION"
+
 // Error is a typed failure of a command or query. Message is safe to show to
 // the caller: it names fields, never their values.
 type Error struct {
@@ -40,6 +44,10 @@ func invalid(field, format string, args ...any) *Error {
 
 func notFound(kind, id string) *Error {
 	return &Error{Code: NotFound, Message: fmt.Sprintf("%s %q not found", kind, id)}
+}
+
+func failedPrecondition(field, format string, args ...any) *Error {
+	return &Error{Code: FailedPrecondition, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
 func denied(format string, args ...any) *Error {

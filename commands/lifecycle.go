@@ -58,13 +58,30 @@ func metadataChange(name *string, tags map[string]any, cur *Versioned) (*string,
 	return newName, newTags, nil
 }
 
+// precondition is a check that must still hold when a write commits: it
+// runs inside the write's transaction before its events are appended (and
+// may lock what it reads until then).
+type precondition func(ctx context.Context, tx pgx.Tx) error
+
+func checkAll(ctx context.Context, tx pgx.Tx, checks []precondition) error {
+	for _, check := range checks {
+		if err := check(ctx, tx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // create opens the stream id of a new resource: its data key, its first
 // event (built by mk around the sealed value) and its read-model rows commit
-// in one transaction.
+// in one transaction, after checks pass in it.
 func (d Deps) create(ctx context.Context, meta Meta, tenant events.Tenant, empty Resource, id string, plain []byte,
-	typ string, mk func(sealed events.Sealed) any) (Result, error) {
+	typ string, mk func(sealed events.Sealed) any, checks ...precondition) (Result, error) {
 	var res Result
 	err := d.inTx(ctx, func(tx pgx.Tx) error {
+		if err := checkAll(ctx, tx, checks); err != nil {
+			return err
+		}
 		key, err := d.Keys.Create(ctx, tx, id)
 		if err != nil {
 			return err
@@ -103,9 +120,9 @@ func (d Deps) replaceData(ctx context.Context, meta Meta, cur Resource, schemaID
 	return d.write(ctx, meta, cur.Tenant(), cur, b.ID, typ, mk(schemaID, provider, sealed))
 }
 
-// remove records the deletion and destroys the data key in one transaction:
-// both happen or neither does.
-func (d Deps) remove(ctx context.Context, meta Meta, cur Resource, typ string, payload any) (Result, error) {
+// remove records the deletion and destroys the data key in one transaction
+// (after checks pass in it): both happen or neither does.
+func (d Deps) remove(ctx context.Context, meta Meta, cur Resource, typ string, payload any, checks ...precondition) (Result, error) {
 	id := cur.Base().ID
 	e, err := newEvent(meta, cur.Tenant(), typ, payload)
 	if err != nil {
@@ -113,6 +130,9 @@ func (d Deps) remove(ctx context.Context, meta Meta, cur Resource, typ string, p
 	}
 	var res Result
 	err = d.inTx(ctx, func(tx pgx.Tx) error {
+		if err := checkAll(ctx, tx, checks); err != nil {
+			return err
+		}
 		if res, err = d.appendTx(ctx, tx, id, cur, e); err != nil {
 			return err
 		}

@@ -30,6 +30,9 @@ type UpdateSecret struct {
 	Name      *string
 	Tags      map[string]any
 	ProjectID *string
+	// TrustedSecretID, when given, links the secret to that trusted secret
+	// ("" unlinks it).
+	TrustedSecretID *string
 }
 
 // UpdateSecretData replaces a secret's value (a new data version).
@@ -108,7 +111,13 @@ func (d Deps) HandleCreateSecret(ctx context.Context, cmd CreateSecret) (Result,
 	if err != nil {
 		return Result{}, err
 	}
-	plain, provider, err := checkData(d.Schemas, cmd.SchemaID, cmd.Data)
+	// A linked secret's schema is checked with the trusted secret's data
+	// merged in (checkLink): it may supply required fields.
+	schemaAlone := cmd.SchemaID
+	if cmd.TrustedSecretID != "" {
+		schemaAlone = ""
+	}
+	plain, provider, err := checkData(d.Schemas, schemaAlone, cmd.Data)
 	if err != nil {
 		return Result{}, err
 	}
@@ -119,6 +128,13 @@ func (d Deps) HandleCreateSecret(ctx context.Context, cmd CreateSecret) (Result,
 	if !cmd.Actor.CanWriteSecret(scope) {
 		return Result{}, denied("%s may not create a %s secret here", cmd.Actor.Role, scope.Group)
 	}
+	var checks []precondition
+	if cmd.TrustedSecretID != "" {
+		if provider, err = d.checkLink(ctx, scope, cmd.TrustedSecretID, cmd.SchemaID, cmd.Data); err != nil {
+			return Result{}, err
+		}
+		checks = append(checks, d.holdLink(scope, cmd.TrustedSecretID))
+	}
 	id := newID(secretIDPrefix)
 	return d.create(ctx, cmd.Meta, secretTenant(scope), &Secret{}, id, plain, events.SecretCreatedV1, func(sealed events.Sealed) any {
 		return events.SecretCreated{
@@ -127,7 +143,7 @@ func (d Deps) HandleCreateSecret(ctx context.Context, cmd CreateSecret) (Result,
 			ProjectID: scope.ProjectID, ServiceAccountID: cmd.ServiceAccountID, TrustedSecretID: cmd.TrustedSecretID,
 			Data: sealed,
 		}
-	})
+	}, checks...)
 }
 
 // loadSecretFor loads a secret the actor may see: another tenant's secret and
@@ -180,6 +196,18 @@ func (d Deps) HandleUpdateSecret(ctx context.Context, cmd UpdateSecret) (Result,
 		}
 		ev.ProjectID, changed = cmd.ProjectID, true
 	}
+	if cmd.TrustedSecretID != nil && *cmd.TrustedSecretID != s.TrustedSecretID {
+		checks, err := d.relink(ctx, s, newScope, *cmd.TrustedSecretID)
+		if err != nil {
+			return Result{}, err
+		}
+		var evs []typedPayload
+		if changed {
+			evs = append(evs, typedPayload{events.SecretUpdatedV1, ev})
+		}
+		evs = append(evs, typedPayload{events.SecretLinkChangedV1, events.SecretLinkChanged{TrustedSecretID: *cmd.TrustedSecretID}})
+		return d.writeEvents(ctx, cmd.Meta, secretTenant(newScope), s, evs, checks...)
+	}
 	if !changed {
 		return Result{ID: s.ID, State: s}, nil
 	}
@@ -195,6 +223,9 @@ func (d Deps) HandleUpdateSecretData(ctx context.Context, cmd UpdateSecretData) 
 	schemaID := s.SchemaID
 	if cmd.SchemaID != nil {
 		schemaID = *cmd.SchemaID
+	}
+	if s.TrustedSecretID != "" {
+		return d.replaceLinkedSecretData(ctx, cmd, s, schemaID)
 	}
 	return d.replaceData(ctx, cmd.Meta, s, schemaID, cmd.Data, events.SecretDataUpdatedV1,
 		func(schemaID, provider string, sealed events.Sealed) any {
@@ -232,6 +263,9 @@ func (d Deps) HandleRevealSecretData(ctx context.Context, q RevealSecretData) (R
 	}
 	if !q.Actor.CanReadSecretValue(s.Scope) {
 		return Revealed{}, denied("only SYSTEM reads secret values")
+	}
+	if s.TrustedSecretID != "" {
+		return d.revealLinked(ctx, q.Meta, s)
 	}
 	return d.reveal(ctx, q.Meta, s, events.SecretDataReadV1, events.SecretDataRead{SecretID: s.ID, DataVersion: s.DataVersion})
 }

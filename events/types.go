@@ -19,6 +19,15 @@ const (
 	UserSecretDeletedV1     = "UserSecretDeleted.v1"
 	SecretDataReadV1        = "SecretDataRead.v1"
 	UserSecretDataReadV1    = "UserSecretDataRead.v1"
+
+	TrustedSecretCreatedV1     = "TrustedSecretCreated.v1"
+	TrustedSecretUpdatedV1     = "TrustedSecretUpdated.v1"
+	TrustedSecretDataUpdatedV1 = "TrustedSecretDataUpdated.v1"
+	TrustedSecretDeletedV1     = "TrustedSecretDeleted.v1"
+	TrustedSecretDataReadV1    = "TrustedSecretDataRead.v1"
+	// SecretLinkChangedV1 records a secret linking to another trusted
+	// secret (or unlinking) after its creation.
+	SecretLinkChangedV1 = "SecretLinkChanged.v1"
 )
 
 // AccessStream is the stream that records value reads of a resource. Reads
@@ -108,6 +117,53 @@ type UserSecretDataRead struct {
 	DataVersion  int64  `json:"data_version"`
 }
 
+// TrustedSecretCreated opens a TrustedSecret stream (a DOMAIN or WORKSPACE
+// credential that secrets link to). Data is sealed with the stream's key.
+type TrustedSecretCreated struct {
+	TrustedSecretID  string         `json:"trusted_secret_id"`
+	Name             string         `json:"name"`
+	SchemaID         string         `json:"schema_id,omitempty"`
+	Provider         string         `json:"provider,omitempty"`
+	Tags             map[string]any `json:"tags"`
+	TrustedAccountID string         `json:"trusted_account_id,omitempty"`
+	ResourceGroup    string         `json:"resource_group"`
+	DomainID         string         `json:"domain_id"`
+	WorkspaceID      string         `json:"workspace_id,omitempty"`
+	Data             Sealed         `json:"data"`
+}
+
+// TrustedSecretUpdated changes metadata; nil fields are unchanged. Tags has
+// no omitempty: an empty (non-nil) map clears the tags.
+type TrustedSecretUpdated struct {
+	Name *string        `json:"name,omitempty"`
+	Tags map[string]any `json:"tags"`
+}
+
+// TrustedSecretDataUpdated replaces the value and starts a new data version.
+type TrustedSecretDataUpdated struct {
+	SchemaID string `json:"schema_id,omitempty"`
+	Provider string `json:"provider,omitempty"`
+	Data     Sealed `json:"data"`
+}
+
+// TrustedSecretDeleted ends a TrustedSecret; its data key is destroyed with it.
+type TrustedSecretDeleted struct{}
+
+// TrustedSecretDataRead records that a trusted secret's value was read, and
+// which data version. ViaSecretID is the linked secret whose secretData
+// merged it in; empty for a trustedSecretData read.
+type TrustedSecretDataRead struct {
+	TrustedSecretID string `json:"trusted_secret_id"`
+	DataVersion     int64  `json:"data_version"`
+	ViaSecretID     string `json:"via_secret_id,omitempty"`
+}
+
+// SecretLinkChanged links a secret to another trusted secret; an empty
+// TrustedSecretID unlinks it.
+type SecretLinkChanged struct {
+	TrustedSecretID string `json:"trusted_secret_id"`
+}
+
 var factories = map[string]func() any{
 	SecretCreatedV1:         func() any { return &SecretCreated{} },
 	SecretUpdatedV1:         func() any { return &SecretUpdated{} },
@@ -119,6 +175,13 @@ var factories = map[string]func() any{
 	UserSecretDeletedV1:     func() any { return &UserSecretDeleted{} },
 	SecretDataReadV1:        func() any { return &SecretDataRead{} },
 	UserSecretDataReadV1:    func() any { return &UserSecretDataRead{} },
+
+	TrustedSecretCreatedV1:     func() any { return &TrustedSecretCreated{} },
+	TrustedSecretUpdatedV1:     func() any { return &TrustedSecretUpdated{} },
+	TrustedSecretDataUpdatedV1: func() any { return &TrustedSecretDataUpdated{} },
+	TrustedSecretDeletedV1:     func() any { return &TrustedSecretDeleted{} },
+	TrustedSecretDataReadV1:    func() any { return &TrustedSecretDataRead{} },
+	SecretLinkChangedV1:        func() any { return &SecretLinkChanged{} },
 }
 
 // Upcaster turns a stored payload of an old event version into the current one.

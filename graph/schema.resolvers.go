@@ -49,7 +49,7 @@ func (r *mutationResolver) UpdateSecret(ctx context.Context, input model.UpdateS
 		return nil, err
 	}
 	res, err := r.App.UpdateSecret.Handle(ctx, commands.UpdateSecret{Meta: m, SecretID: input.SecretID,
-		Name: input.Name, Tags: input.Tags, ProjectID: input.ProjectID})
+		Name: input.Name, Tags: input.Tags, ProjectID: input.ProjectID, TrustedSecretID: input.TrustedSecretID})
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +131,62 @@ func (r *mutationResolver) DeleteUserSecret(ctx context.Context, userSecretID st
 		return false, err
 	}
 	if _, err := r.App.DeleteUserSecret.Handle(ctx, commands.DeleteUserSecret{Meta: m, UserSecretID: userSecretID}); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// CreateTrustedSecret is the resolver for the createTrustedSecret field.
+func (r *mutationResolver) CreateTrustedSecret(ctx context.Context, input model.CreateTrustedSecretInput) (*projections.TrustedSecret, error) {
+	m, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.App.CreateTrustedSecret.Handle(ctx, commands.CreateTrustedSecret{Meta: m, Name: input.Name,
+		Data: input.Data, SchemaID: str(input.SchemaID), Tags: input.Tags,
+		ResourceGroup: auth.ResourceGroup(input.ResourceGroup), WorkspaceID: str(input.WorkspaceID),
+		TrustedAccountID: str(input.TrustedAccountID)})
+	if err != nil {
+		return nil, err
+	}
+	return trustedSecretAfter(res)
+}
+
+// UpdateTrustedSecret is the resolver for the updateTrustedSecret field.
+func (r *mutationResolver) UpdateTrustedSecret(ctx context.Context, input model.UpdateTrustedSecretInput) (*projections.TrustedSecret, error) {
+	m, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.App.UpdateTrustedSecret.Handle(ctx, commands.UpdateTrustedSecret{Meta: m,
+		TrustedSecretID: input.TrustedSecretID, Name: input.Name, Tags: input.Tags})
+	if err != nil {
+		return nil, err
+	}
+	return trustedSecretAfter(res)
+}
+
+// UpdateTrustedSecretData is the resolver for the updateTrustedSecretData field.
+func (r *mutationResolver) UpdateTrustedSecretData(ctx context.Context, input model.UpdateTrustedSecretDataInput) (*projections.TrustedSecret, error) {
+	m, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.App.UpdateTrustedSecretData.Handle(ctx, commands.UpdateTrustedSecretData{Meta: m,
+		TrustedSecretID: input.TrustedSecretID, Data: input.Data, SchemaID: input.SchemaID})
+	if err != nil {
+		return nil, err
+	}
+	return trustedSecretAfter(res)
+}
+
+// DeleteTrustedSecret is the resolver for the deleteTrustedSecret field.
+func (r *mutationResolver) DeleteTrustedSecret(ctx context.Context, trustedSecretID string) (bool, error) {
+	m, err := meta(ctx)
+	if err != nil {
+		return false, err
+	}
+	if _, err := r.App.DeleteTrustedSecret.Handle(ctx, commands.DeleteTrustedSecret{Meta: m, TrustedSecretID: trustedSecretID}); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -273,6 +329,76 @@ func (r *queryResolver) UserSecretData(ctx context.Context, userSecretID string)
 	return secretData(rv), nil
 }
 
+// TrustedSecret is the resolver for the trustedSecret field.
+func (r *queryResolver) TrustedSecret(ctx context.Context, trustedSecretID string, asOf *time.Time) (*projections.TrustedSecret, error) {
+	if asOf != nil {
+		m, err := meta(ctx)
+		if err != nil {
+			return nil, err
+		}
+		agg, err := r.App.ReadTrustedSecretAsOf.Handle(ctx, commands.ReadTrustedSecretAsOf{Meta: m,
+			TrustedSecretID: trustedSecretID, AsOf: *asOf})
+		if err != nil {
+			return nil, err
+		}
+		return trustedSecretView(agg), nil
+	}
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := r.Reader.TrustedSecret(ctx, id, trustedSecretID)
+	if err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// TrustedSecrets is the resolver for the trustedSecrets field.
+func (r *queryResolver) TrustedSecrets(ctx context.Context, query *model.QueryInput, trustedSecretID *string, name *string, schemaID *string, provider *string, trustedAccountID *string, workspaceID *string) (*model.TrustedSecretList, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q, err := listQuery(query, projections.TrustedSecretResource, map[string]*string{"trustedSecretId": trustedSecretID,
+		"name": name, "schemaId": schemaID, "provider": provider, "trustedAccountId": trustedAccountID,
+		"workspaceId": workspaceID})
+	if err != nil {
+		return nil, err
+	}
+	items, total, err := r.Reader.TrustedSecrets(ctx, id, q)
+	if err != nil {
+		return nil, err
+	}
+	out := &model.TrustedSecretList{TotalCount: total, Results: make([]*projections.TrustedSecret, len(items))}
+	for i := range items {
+		out.Results[i] = &items[i]
+	}
+	return out, nil
+}
+
+// TrustedSecretStat is the resolver for the trustedSecretStat field.
+func (r *queryResolver) TrustedSecretStat(ctx context.Context, query map[string]any) (map[string]any, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Reader.Stat(ctx, id, projections.TrustedSecretResource, query)
+}
+
+// TrustedSecretData is the resolver for the trustedSecretData field.
+func (r *queryResolver) TrustedSecretData(ctx context.Context, trustedSecretID string) (*model.SecretData, error) {
+	m, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rv, err := r.App.RevealTrustedSecretData.Handle(ctx, commands.RevealTrustedSecretData{Meta: m, TrustedSecretID: trustedSecretID})
+	if err != nil {
+		return nil, err
+	}
+	return secretData(rv), nil
+}
+
 // SecretHistory is the resolver for the secretHistory field.
 func (r *queryResolver) SecretHistory(ctx context.Context, secretID string, first *int, after *string) (*model.AuditEventPage, error) {
 	id, err := caller(ctx)
@@ -289,6 +415,15 @@ func (r *queryResolver) UserSecretHistory(ctx context.Context, userSecretID stri
 		return nil, err
 	}
 	return auditPage(r.Reader.History(ctx, id, "UserSecret", userSecretID, first, after))
+}
+
+// TrustedSecretHistory is the resolver for the trustedSecretHistory field.
+func (r *queryResolver) TrustedSecretHistory(ctx context.Context, trustedSecretID string, first *int, after *string) (*model.AuditEventPage, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return auditPage(r.Reader.History(ctx, id, "TrustedSecret", trustedSecretID, first, after))
 }
 
 // AuditEvents is the resolver for the auditEvents field.
@@ -323,6 +458,11 @@ func (r *secretResolver) ResourceGroup(ctx context.Context, obj *projections.Sec
 	return model.ResourceGroup(obj.ResourceGroup), nil
 }
 
+// ResourceGroup is the resolver for the resourceGroup field.
+func (r *trustedSecretResolver) ResourceGroup(ctx context.Context, obj *projections.TrustedSecret) (model.ResourceGroup, error) {
+	return model.ResourceGroup(obj.ResourceGroup), nil
+}
+
 // AuditEvent returns AuditEventResolver implementation.
 func (r *Resolver) AuditEvent() AuditEventResolver { return &auditEventResolver{r} }
 
@@ -335,9 +475,13 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 // Secret returns SecretResolver implementation.
 func (r *Resolver) Secret() SecretResolver { return &secretResolver{r} }
 
+// TrustedSecret returns TrustedSecretResolver implementation.
+func (r *Resolver) TrustedSecret() TrustedSecretResolver { return &trustedSecretResolver{r} }
+
 type (
-	auditEventResolver struct{ *Resolver }
-	mutationResolver   struct{ *Resolver }
-	queryResolver      struct{ *Resolver }
-	secretResolver     struct{ *Resolver }
+	auditEventResolver    struct{ *Resolver }
+	mutationResolver      struct{ *Resolver }
+	queryResolver         struct{ *Resolver }
+	secretResolver        struct{ *Resolver }
+	trustedSecretResolver struct{ *Resolver }
 )

@@ -133,6 +133,7 @@ func Migrate(ctx context.Context, conn *pgx.Conn) (replay bool, err error) {
 	m.AppendMigration("audit trail", strings.ReplaceAll(auditDDL, "{{suffix}}", "")+`
 CREATE TABLE IF NOT EXISTS audit_streams (resource_id text PRIMARY KEY, resource_type text NOT NULL, state jsonb NOT NULL);`, "")
 	m.AppendMigration("inline projections", inlineDDL+readModels(""), "")
+	m.AppendMigration("trusted secrets", strings.ReplaceAll(trustedSecretsDDL, "{{suffix}}", ""), "")
 	if err := m.Migrate(ctx); err != nil {
 		return false, err
 	}
@@ -188,7 +189,7 @@ func Reset(ctx context.Context, conn *pgx.Conn) error {
 	if _, err := tx.Exec(ctx, `DELETE FROM `+events.OffsetsTable); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, readModels("")); err != nil {
+	if _, err := tx.Exec(ctx, readModels("")+strings.ReplaceAll(trustedSecretsDDL, "{{suffix}}", "")); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)

@@ -30,7 +30,7 @@ type AuditEventPage struct {
 type AuditFilter struct {
 	ActorUserID *string `json:"actorUserId,omitempty"`
 	Role        *string `json:"role,omitempty"`
-	// Secret or UserSecret.
+	// Secret, UserSecret or TrustedSecret.
 	ResourceType *string `json:"resourceType,omitempty"`
 	ResourceID   *string `json:"resourceId,omitempty"`
 	// Event types, with or without the .v1 suffix.
@@ -48,7 +48,22 @@ type CreateSecretInput struct {
 	WorkspaceID      *string        `json:"workspaceId,omitempty"`
 	ProjectID        *string        `json:"projectId,omitempty"`
 	ServiceAccountID *string        `json:"serviceAccountId,omitempty"`
-	TrustedSecretID  *string        `json:"trustedSecretId,omitempty"`
+	// Links the secret to a trusted secret of its domain that is DOMAIN-wide or in its workspace
+	// (INVALID_ARGUMENT otherwise). With a schemaId, the data merged over the trusted secret's
+	// must match the schema.
+	TrustedSecretID *string `json:"trustedSecretId,omitempty"`
+}
+
+type CreateTrustedSecretInput struct {
+	Name string         `json:"name"`
+	Data map[string]any `json:"data"`
+	// DOMAIN or WORKSPACE (PROJECT is INVALID_ARGUMENT).
+	ResourceGroup ResourceGroup  `json:"resourceGroup"`
+	SchemaID      *string        `json:"schemaId,omitempty"`
+	Tags          map[string]any `json:"tags,omitempty"`
+	// WORKSPACE: the workspace (default: the caller's).
+	WorkspaceID      *string `json:"workspaceId,omitempty"`
+	TrustedAccountID *string `json:"trustedAccountId,omitempty"`
 }
 
 type CreateUserSecretInput struct {
@@ -105,6 +120,11 @@ type SortInput struct {
 	Desc *bool  `json:"desc,omitempty"`
 }
 
+type TrustedSecretList struct {
+	Results    []*projections.TrustedSecret `json:"results"`
+	TotalCount int                          `json:"totalCount"`
+}
+
 type UpdateSecretDataInput struct {
 	SecretID string         `json:"secretId"`
 	Data     map[string]any `json:"data"`
@@ -116,6 +136,20 @@ type UpdateSecretInput struct {
 	Name      *string        `json:"name,omitempty"`
 	Tags      map[string]any `json:"tags,omitempty"`
 	ProjectID *string        `json:"projectId,omitempty"`
+	// Links the secret to another trusted secret (as in CreateSecretInput); "" unlinks it.
+	TrustedSecretID *string `json:"trustedSecretId,omitempty"`
+}
+
+type UpdateTrustedSecretDataInput struct {
+	TrustedSecretID string         `json:"trustedSecretId"`
+	Data            map[string]any `json:"data"`
+	SchemaID        *string        `json:"schemaId,omitempty"`
+}
+
+type UpdateTrustedSecretInput struct {
+	TrustedSecretID string         `json:"trustedSecretId"`
+	Name            *string        `json:"name,omitempty"`
+	Tags            map[string]any `json:"tags,omitempty"`
 }
 
 type UpdateUserSecretDataInput struct {
