@@ -1292,7 +1292,7 @@ type AuditEvent {
   version: Int!
   "The resource's data version after the event (for a value read: the version read)."
   dataVersion: Int!
-  "SecretCreated.v1, SecretUpdated.v1, SecretDataUpdated.v1, SecretDeleted.v1, SecretDataRead.v1, UserSecret... ."
+  "SecretCreated.v1, SecretUpdated.v1, SecretLinkChanged.v1, SecretDataUpdated.v1, SecretDeleted.v1, SecretDataRead.v1, UserSecret..., TrustedSecret... ."
   type: String!
   actor: Actor!
   occurredAt: Time!
