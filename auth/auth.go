@@ -1,6 +1,7 @@
 // Package auth implements bearer tokens signed by the server's key (HS256),
 // the caller identity carried by those tokens, and the tenancy rules that
-// decide which Secrets and UserSecrets an identity may read or write.
+// decide which Secrets, UserSecrets and TrustedSecrets an identity may read
+// or write.
 //
 // The rules follow Cloudforet (SpaceONE) Secret/UserSecret semantics with its
 // holes closed: every decision requires the resource to live in the caller's
@@ -275,4 +276,75 @@ func (id Identity) CanWriteUserSecret(domainID, ownerUserID string) bool {
 // domain.
 func (id Identity) CanReadUserSecretValue(domainID, ownerUserID string) bool {
 	return id.Role == RoleSystem && id.userSecretAccess(domainID, ownerUserID)
+}
+
+// TrustedSecrets (Cloudforet's TrustedSecret) live in a DOMAIN or a
+// WORKSPACE, never in a project: credentials a domain or a workspace trusts,
+// which secrets link to. Their rules follow Cloudforet's role types
+// (writers DOMAIN_ADMIN and WORKSPACE_OWNER, readers those and
+// WORKSPACE_MEMBER) with the same closed holes as Secret: the scope must be
+// well formed and in the caller's domain, and only SYSTEM reads values.
+
+// trustedSecretAccess is the common precondition of every TrustedSecret
+// decision: a valid identity, a well-formed DOMAIN or WORKSPACE scope, and
+// the scope in the identity's domain.
+func (id Identity) trustedSecretAccess(s Scope) bool {
+	return (s.Group == GroupDomain || s.Group == GroupWorkspace) && id.secretAccess(s)
+}
+
+// CanReadTrustedSecret reports whether the identity may read the metadata of
+// a TrustedSecret living in s: SYSTEM and DOMAIN_ADMIN every one of their
+// domain; WORKSPACE_OWNER and WORKSPACE_MEMBER the DOMAIN ones and their own
+// workspace's.
+func (id Identity) CanReadTrustedSecret(s Scope) bool {
+	if !id.trustedSecretAccess(s) {
+		return false
+	}
+	switch id.Role {
+	case RoleSystem, RoleDomainAdmin:
+		return true
+	case RoleWorkspaceOwner, RoleWorkspaceMember:
+		return s.Group == GroupDomain || id.sameWorkspace(s.WorkspaceID)
+	}
+	return false
+}
+
+// CanWriteTrustedSecret reports whether the identity may create, update or
+// delete a TrustedSecret living in s: DOMAIN_ADMIN in both groups,
+// WORKSPACE_OWNER in its own workspace only.
+func (id Identity) CanWriteTrustedSecret(s Scope) bool {
+	if !id.trustedSecretAccess(s) {
+		return false
+	}
+	switch id.Role {
+	case RoleDomainAdmin:
+		return true
+	case RoleWorkspaceOwner:
+		return s.Group == GroupWorkspace && id.sameWorkspace(s.WorkspaceID)
+	}
+	return false
+}
+
+// CanReadTrustedSecretValue reports whether the identity may read the
+// decrypted value of a TrustedSecret living in s: SYSTEM only, within its
+// domain.
+func (id Identity) CanReadTrustedSecretValue(s Scope) bool {
+	return id.Role == RoleSystem && id.trustedSecretAccess(s)
+}
+
+// TrustedSecretVisibleFrom reports whether a Secret living in secret may
+// link to a TrustedSecret living in trusted: both in one domain, and the
+// trusted secret either DOMAIN-wide or in the secret's own workspace (a
+// DOMAIN secret, which has no workspace, links to DOMAIN ones only).
+func TrustedSecretVisibleFrom(trusted, secret Scope) bool {
+	if !secret.wellFormed() || !trusted.wellFormed() || trusted.DomainID != secret.DomainID {
+		return false
+	}
+	switch trusted.Group {
+	case GroupDomain:
+		return true
+	case GroupWorkspace:
+		return secret.WorkspaceID != "" && secret.WorkspaceID == trusted.WorkspaceID
+	}
+	return false
 }

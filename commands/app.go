@@ -33,6 +33,12 @@ type Application struct {
 	// The scheduler's.
 	Purge           Handler[Purge, Result]
 	MarkRotationDue Handler[MarkRotationDue, Result]
+
+	CreateTrustedSecret     Handler[CreateTrustedSecret, Result]
+	UpdateTrustedSecret     Handler[UpdateTrustedSecret, Result]
+	UpdateTrustedSecretData Handler[UpdateTrustedSecretData, Result]
+	RevealTrustedSecretData Handler[RevealTrustedSecretData, Revealed]
+	ReadTrustedSecretAsOf   Handler[ReadTrustedSecretAsOf, *TrustedSecret]
 }
 
 // command is what every command and query struct is: it carries Meta and
@@ -83,5 +89,11 @@ func NewApplication(d Deps, log *slog.Logger, m *Metrics) *Application {
 		Rotate:               decorate(d.HandleRotate, log, m, "rotate"),
 		Purge:                decorate(d.HandlePurge, log, m, "purge"),
 		MarkRotationDue:      decorate(d.HandleMarkRotationDue, log, m, "markRotationDue"),
+
+		CreateTrustedSecret:     decorate(d.HandleCreateTrustedSecret, log, m, "createTrustedSecret"),
+		UpdateTrustedSecret:     decorate(d.HandleUpdateTrustedSecret, log, m, "updateTrustedSecret"),
+		UpdateTrustedSecretData: decorate(d.HandleUpdateTrustedSecretData, log, m, "updateTrustedSecretData"),
+		RevealTrustedSecretData: decorate(d.HandleRevealTrustedSecretData, log, m, "trustedSecretData"),
+		ReadTrustedSecretAsOf:   decorate(d.HandleReadTrustedSecretAsOf, log, m, "trustedSecretAsOf"),
 	}
 }

@@ -21,7 +21,7 @@ func replayUntil(ctx context.Context, store events.Store, stream string, asOf ti
 				return false, err
 			}
 			switch ev.(type) {
-			case *events.SecretDeleted, *events.UserSecretDeleted:
+			case *events.SecretDeleted, *events.UserSecretDeleted, *events.TrustedSecretDeleted:
 				deletedLater = true
 			}
 			continue

@@ -21,6 +21,22 @@ type Decision struct {
 	Also func(*pgx.Batch)
 	// After runs once the event committed (drop a destroyed key from the cache).
 	After func()
+	// Checks run first in the transaction (under locks they take); one
+	// failing fails the whole group, which is then decided again.
+	Checks []precondition
+}
+
+// precondition is a check that must hold when a write commits: it runs in
+// the write's transaction.
+type precondition func(ctx context.Context, tx pgx.Tx) error
+
+func checkAll(ctx context.Context, tx pgx.Tx, checks []precondition) error {
+	for _, c := range checks {
+		if err := c(ctx, tx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Decide is a command's rule: given the resource's state (a copy of it),
@@ -157,6 +173,7 @@ func (d Deps) decideAndCommit(ctx context.Context, id string, empty Resource, re
 	counts := map[int]int{}
 	var also []func(*pgx.Batch)
 	var after []func()
+	var checks []precondition
 	for i, r := range reqs {
 		dec, err := r.decide(state.Clone())
 		if err != nil {
@@ -189,12 +206,16 @@ func (d Deps) decideAndCommit(ctx context.Context, id string, empty Resource, re
 		if dec.After != nil {
 			after = append(after, dec.After)
 		}
+		checks = append(checks, dec.Checks...)
 	}
 	if len(evs) == 0 {
 		return results, nil
 	}
 	var res Result
 	err := d.inTx(ctx, func(tx pgx.Tx) error {
+		if err := checkAll(ctx, tx, checks); err != nil {
+			return err
+		}
 		var err error
 		res, err = d.appendTx(ctx, tx, id, cur, func(b *pgx.Batch) {
 			for _, f := range also {

@@ -45,6 +45,10 @@ func notFound(kind, id string) *Error {
 	return &Error{Code: NotFound, Message: fmt.Sprintf("%s %q not found", kind, id)}
 }
 
+func failedPrecondition(field, format string, args ...any) *Error {
+	return &Error{Code: FailedPrecondition, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
 func denied(format string, args ...any) *Error {
 	return &Error{Code: PermissionDenied, Message: fmt.Sprintf(format, args...)}
 }

@@ -62,7 +62,7 @@ func metadataChange(name *string, tags map[string]any, cur *Versioned) (*string,
 // version, its first event (built by mk around the sealed value) and its
 // read-model rows commit in one transaction.
 func (d Deps) create(ctx context.Context, meta Meta, tenant events.Tenant, empty Resource, id, kmsKeyID string, plain []byte,
-	typ string, mk func(sealed events.Sealed) any) (Result, error) {
+	typ string, mk func(sealed events.Sealed) any, checks ...precondition) (Result, error) {
 	key, storeKey, err := d.Keys.New(keyName(id, 1), kmsKeyID)
 	if err != nil {
 		return Result{}, err
@@ -77,6 +77,9 @@ func (d Deps) create(ctx context.Context, meta Meta, tenant events.Tenant, empty
 	}
 	var res Result
 	err = d.inTx(ctx, func(tx pgx.Tx) error {
+		if err := checkAll(ctx, tx, checks); err != nil {
+			return err
+		}
 		res, err = d.appendTx(ctx, tx, id, empty, storeKey, e)
 		return err
 	})
@@ -104,28 +107,7 @@ type RevealOptions struct {
 // the value leaves.
 func (d Deps) reveal(ctx context.Context, meta Meta, cur Resource, opts RevealOptions, typ string, read func(version int64) any) (Revealed, error) {
 	b := cur.Base()
-	if b.Disabled {
-		return Revealed{}, failed("%s %q is disabled: enable it to read its value", cur.Noun(), b.ID)
-	}
-	n := b.DataVersion
-	switch {
-	case opts.Version != nil:
-		n = *opts.Version
-	case opts.Stage != nil:
-		var ok bool
-		if n, ok = b.Stages[*opts.Stage]; !ok {
-			return Revealed{}, invalid("stage", "no version carries stage %q", *opts.Stage)
-		}
-	}
-	v, ok := b.Version(n)
-	if !ok {
-		return Revealed{}, failed("version %d of %s %q is not readable (destroyed or never written)", n, cur.Noun(), b.ID)
-	}
-	payload, err := d.sealedVersion(ctx, cur, v)
-	if err != nil {
-		return Revealed{}, err
-	}
-	data, err := d.open(ctx, keyName(b.ID, n), b.ID, v.EventVersion, payload.Data)
+	data, n, err := d.openChosen(ctx, cur, opts)
 	if err != nil {
 		return Revealed{}, err
 	}
@@ -137,6 +119,35 @@ func (d Deps) reveal(ctx context.Context, meta Meta, cur Resource, opts RevealOp
 		return Revealed{}, err
 	}
 	return Revealed{ID: b.ID, DataVersion: n, Data: data}, nil
+}
+
+// openChosen decrypts the version of cur's value that opts choose: FAILED_
+// PRECONDITION when the resource is disabled or the version unreadable.
+func (d Deps) openChosen(ctx context.Context, cur Resource, opts RevealOptions) (map[string]any, int64, error) {
+	b := cur.Base()
+	if b.Disabled {
+		return nil, 0, failed("%s %q is disabled: enable it to read its value", cur.Noun(), b.ID)
+	}
+	n := b.DataVersion
+	switch {
+	case opts.Version != nil:
+		n = *opts.Version
+	case opts.Stage != nil:
+		var ok bool
+		if n, ok = b.Stages[*opts.Stage]; !ok {
+			return nil, 0, invalid("stage", "no version carries stage %q", *opts.Stage)
+		}
+	}
+	v, ok := b.Version(n)
+	if !ok {
+		return nil, 0, failed("version %d of %s %q is not readable (destroyed or never written)", n, cur.Noun(), b.ID)
+	}
+	payload, err := d.sealedVersion(ctx, cur, v)
+	if err != nil {
+		return nil, 0, err
+	}
+	data, err := d.open(ctx, keyName(b.ID, n), b.ID, v.EventVersion, payload.Data)
+	return data, n, err
 }
 
 // open decrypts a sealed value with the key named keyName; stream and

@@ -96,6 +96,7 @@ var kinds = []struct {
 	empty  func() Resource
 }{
 	{userSecretIDPrefix, func() Resource { return &UserSecret{} }},
+	{trustedSecretIDPrefix, func() Resource { return &TrustedSecret{} }},
 	{secretIDPrefix, func() Resource { return &Secret{} }},
 }
 
@@ -285,7 +286,7 @@ func (d Deps) HandleDelete(ctx context.Context, cmd Delete) (Result, error) {
 			}
 		}
 		at := d.now().Add(time.Duration(days) * 24 * time.Hour).UTC().Truncate(time.Microsecond)
-		return one(r, events.DeletionScheduledV1, events.DeletionScheduled{DeleteAt: at, RecoveryWindowDays: days}), nil
+		return d.guardDeletion(r, one(r, events.DeletionScheduledV1, events.DeletionScheduled{DeleteAt: at, RecoveryWindowDays: days})), nil
 	})
 }
 
@@ -294,13 +295,16 @@ func (d Deps) HandleDelete(ctx context.Context, cmd Delete) (Result, error) {
 func (d Deps) removal(r Resource) Decision {
 	id := r.Base().ID
 	typ, payload := events.SecretDeletedV1, any(events.SecretDeleted{})
-	if _, ok := r.(*UserSecret); ok {
+	switch r.(type) {
+	case *UserSecret:
 		typ, payload = events.UserSecretDeletedV1, events.UserSecretDeleted{}
+	case *TrustedSecret:
+		typ, payload = events.TrustedSecretDeletedV1, events.TrustedSecretDeleted{}
 	}
 	dec := one(r, typ, payload)
 	dec.Also = func(b *pgx.Batch) { d.Keys.QueueDestroyAll(b, id) }
 	dec.After = func() { d.Keys.Forget(id) }
-	return dec
+	return d.guardDeletion(r, dec)
 }
 
 // Restore cancels a scheduled deletion: the resource is back unchanged.
@@ -529,18 +533,18 @@ func (d Deps) sealed(ctx context.Context, r Resource, schemaID, provider string,
 	if err != nil {
 		return Decision{}, err
 	}
+	var typ string
 	var payload any
 	switch r.(type) {
 	case *UserSecret:
-		payload = events.UserSecretDataUpdated{SchemaID: schemaID, Provider: provider, Data: sealed,
-			RolledBackFrom: origin.rolledBackFrom, Rotated: origin.rotated}
+		typ, payload = events.UserSecretDataUpdatedV1, events.UserSecretDataUpdated{SchemaID: schemaID, Provider: provider,
+			Data: sealed, RolledBackFrom: origin.rolledBackFrom, Rotated: origin.rotated}
+	case *TrustedSecret:
+		typ, payload = events.TrustedSecretDataUpdatedV1, events.TrustedSecretDataUpdated{SchemaID: schemaID, Provider: provider,
+			Data: sealed, RolledBackFrom: origin.rolledBackFrom, Rotated: origin.rotated}
 	default:
-		payload = events.SecretDataUpdated{SchemaID: schemaID, Provider: provider, Data: sealed,
-			RolledBackFrom: origin.rolledBackFrom, Rotated: origin.rotated}
-	}
-	typ := events.SecretDataUpdatedV1
-	if _, ok := r.(*UserSecret); ok {
-		typ = events.UserSecretDataUpdatedV1
+		typ, payload = events.SecretDataUpdatedV1, events.SecretDataUpdated{SchemaID: schemaID, Provider: provider,
+			Data: sealed, RolledBackFrom: origin.rolledBackFrom, Rotated: origin.rotated}
 	}
 	dec := one(r, typ, payload)
 	dec.Also = store
@@ -620,6 +624,16 @@ func (d Deps) openVersion(ctx context.Context, id string, v VersionInfo, sealed 
 		return nil, err
 	}
 	return events.Open(key, id, v.EventVersion, sealed)
+}
+
+// guardDeletion adds to a deletion (scheduled or final) the checks its
+// resource needs in the deleting transaction: a trusted secret that a live
+// secret links to is not deleted.
+func (d Deps) guardDeletion(r Resource, dec Decision) Decision {
+	if t, ok := r.(*TrustedSecret); ok {
+		dec.Checks = append(dec.Checks, d.noLinkedSecret(t))
+	}
+	return dec
 }
 
 func failed(format string, args ...any) *Error {

@@ -19,7 +19,7 @@ type Resource interface {
 	Apply(rec events.Record, ev any) error
 	// Base is the part every resource with a value shares.
 	Base() *Versioned
-	// Kind names the resource ("Secret", "UserSecret").
+	// Kind names the resource ("Secret", "UserSecret", "TrustedSecret").
 	Kind() string
 	// Tenant is where the resource lives, for event envelopes.
 	Tenant() events.Tenant
@@ -48,6 +48,8 @@ const (
 func NewResource(stream string) (Resource, bool) {
 	id := events.ResourceOfStream(stream)
 	switch {
+	case strings.HasPrefix(id, trustedSecretIDPrefix):
+		return &TrustedSecret{}, true
 	case strings.HasPrefix(id, userSecretIDPrefix):
 		return &UserSecret{}, true
 	case strings.HasPrefix(id, secretIDPrefix):
@@ -330,6 +332,8 @@ func (s *Secret) Apply(rec events.Record, ev any) error {
 		s.newData(rec, e.SchemaID, e.Provider, e.Data, e.RolledBackFrom)
 	case *events.SecretDeleted:
 		s.delete()
+	case *events.SecretLinkChanged:
+		s.TrustedSecretID = e.TrustedSecretID
 	case *events.SecretDataRead:
 		return nil // a read changes nothing
 	default:

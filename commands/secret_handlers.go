@@ -31,7 +31,10 @@ type UpdateSecret struct {
 	Name      *string
 	Tags      map[string]any
 	ProjectID *string
-	Settings  ChangeSettings
+	// TrustedSecretID, when given, links the secret to that trusted secret
+	// ("" unlinks it).
+	TrustedSecretID *string
+	Settings        ChangeSettings
 }
 
 // UpdateSecretData replaces a secret's value (a new data version).
@@ -106,7 +109,13 @@ func (d Deps) HandleCreateSecret(ctx context.Context, cmd CreateSecret) (Result,
 	if err := d.checkSettings(cmd.Settings); err != nil {
 		return Result{}, err
 	}
-	plain, provider, err := checkData(d.Schemas, cmd.SchemaID, cmd.Data)
+	// A linked secret's schema is checked with the trusted secret's data
+	// merged in (checkLink): it may supply required fields.
+	schemaAlone := cmd.SchemaID
+	if cmd.TrustedSecretID != "" {
+		schemaAlone = ""
+	}
+	plain, provider, err := checkData(d.Schemas, schemaAlone, cmd.Data)
 	if err != nil {
 		return Result{}, err
 	}
@@ -117,6 +126,13 @@ func (d Deps) HandleCreateSecret(ctx context.Context, cmd CreateSecret) (Result,
 	if !cmd.Actor.CanWriteSecret(scope) {
 		return Result{}, denied("%s may not create a %s secret here", cmd.Actor.Role, scope.Group)
 	}
+	var checks []precondition
+	if cmd.TrustedSecretID != "" {
+		if provider, err = d.checkLink(ctx, scope, cmd.TrustedSecretID, cmd.SchemaID, cmd.Data); err != nil {
+			return Result{}, err
+		}
+		checks = append(checks, d.holdLink(scope, cmd.TrustedSecretID))
+	}
 	id := newID(secretIDPrefix)
 	return d.create(ctx, cmd.Meta, secretTenant(scope), &Secret{}, id, cmd.Settings.KmsKeyID, plain, events.SecretCreatedV1, func(sealed events.Sealed) any {
 		return events.SecretCreated{
@@ -125,7 +141,7 @@ func (d Deps) HandleCreateSecret(ctx context.Context, cmd CreateSecret) (Result,
 			ProjectID: scope.ProjectID, ServiceAccountID: cmd.ServiceAccountID, TrustedSecretID: cmd.TrustedSecretID,
 			Data: sealed, Settings: cmd.Settings,
 		}
-	})
+	}, checks...)
 }
 
 // loadSecretFor loads a secret the actor may see: another tenant's secret,
@@ -177,6 +193,14 @@ func (d Deps) HandleUpdateSecret(ctx context.Context, cmd UpdateSecret) (Result,
 		if changed {
 			dec.Events = append(dec.Events, Emit{events.SecretUpdatedV1, ev})
 		}
+		if cmd.TrustedSecretID != nil && *cmd.TrustedSecretID != s.TrustedSecretID {
+			checks, err := d.relink(ctx, s, newScope, *cmd.TrustedSecretID)
+			if err != nil {
+				return Decision{}, err
+			}
+			dec.Checks = checks
+			dec.Events = append(dec.Events, Emit{events.SecretLinkChangedV1, events.SecretLinkChanged{TrustedSecretID: *cmd.TrustedSecretID}})
+		}
 		if settings != nil {
 			dec.Events = append(dec.Events, Emit{events.SettingsChangedV1, *settings})
 		}
@@ -191,6 +215,9 @@ func (d Deps) HandleUpdateSecretData(ctx context.Context, cmd UpdateSecretData) 
 		schemaID := r.Base().SchemaID
 		if cmd.SchemaID != nil {
 			schemaID = *cmd.SchemaID
+		}
+		if s := r.(*Secret); s.TrustedSecretID != "" {
+			return d.linkedValue(ctx, s, schemaID, cmd.Data)
 		}
 		return d.newValue(ctx, r, schemaID, cmd.Data)
 	})
@@ -219,6 +246,9 @@ func (d Deps) HandleRevealSecretData(ctx context.Context, q RevealSecretData) (R
 	}
 	if !q.Actor.CanReadSecretValue(s.Scope) {
 		return Revealed{}, denied("only SYSTEM reads secret values")
+	}
+	if s.TrustedSecretID != "" {
+		return d.revealLinked(ctx, q.Meta, s, q.RevealOptions)
 	}
 	return d.reveal(ctx, q.Meta, s, q.RevealOptions, events.SecretDataReadV1, func(n int64) any {
 		return events.SecretDataRead{SecretID: s.ID, DataVersion: n}

@@ -23,14 +23,22 @@ const (
 
 	// The lifecycle every resource holding a value shares (Secret,
 	// UserSecret, …): the resource is the stream's.
-	SettingsChangedV1   = "SettingsChanged.v1"
-	StageMovedV1        = "StageMoved.v1"
-	VersionsDestroyedV1 = "VersionsDestroyed.v1"
-	DisabledV1          = "Disabled.v1"
-	EnabledV1           = "Enabled.v1"
-	DeletionScheduledV1 = "DeletionScheduled.v1"
-	RestoredV1          = "Restored.v1"
-	RotationDueV1       = "RotationDue.v1"
+	SettingsChangedV1          = "SettingsChanged.v1"
+	StageMovedV1               = "StageMoved.v1"
+	VersionsDestroyedV1        = "VersionsDestroyed.v1"
+	DisabledV1                 = "Disabled.v1"
+	EnabledV1                  = "Enabled.v1"
+	DeletionScheduledV1        = "DeletionScheduled.v1"
+	RestoredV1                 = "Restored.v1"
+	RotationDueV1              = "RotationDue.v1"
+	TrustedSecretCreatedV1     = "TrustedSecretCreated.v1"
+	TrustedSecretUpdatedV1     = "TrustedSecretUpdated.v1"
+	TrustedSecretDataUpdatedV1 = "TrustedSecretDataUpdated.v1"
+	TrustedSecretDeletedV1     = "TrustedSecretDeleted.v1"
+	TrustedSecretDataReadV1    = "TrustedSecretDataRead.v1"
+	// SecretLinkChangedV1 records a secret linking to another trusted
+	// secret (or unlinking) after its creation.
+	SecretLinkChangedV1 = "SecretLinkChanged.v1"
 )
 
 // Settings are a valued resource's lifecycle settings, set on create and
@@ -216,6 +224,68 @@ type UserSecretDataRead struct {
 	DataVersion  int64  `json:"data_version"`
 }
 
+// TrustedSecretCreated opens a TrustedSecret stream (a DOMAIN or WORKSPACE
+// credential that secrets link to). Data is sealed with the stream's key.
+type TrustedSecretCreated struct {
+	TrustedSecretID  string         `json:"trusted_secret_id"`
+	Name             string         `json:"name"`
+	SchemaID         string         `json:"schema_id,omitempty"`
+	Provider         string         `json:"provider,omitempty"`
+	Tags             map[string]any `json:"tags"`
+	TrustedAccountID string         `json:"trusted_account_id,omitempty"`
+	ResourceGroup    string         `json:"resource_group"`
+	DomainID         string         `json:"domain_id"`
+	WorkspaceID      string         `json:"workspace_id,omitempty"`
+	Data             Sealed         `json:"data"`
+	Settings
+}
+
+// TrustedSecretUpdated changes metadata; nil fields are unchanged. Tags has
+// no omitempty: an empty (non-nil) map clears the tags.
+type TrustedSecretUpdated struct {
+	Name *string        `json:"name,omitempty"`
+	Tags map[string]any `json:"tags"`
+}
+
+// TrustedSecretDataUpdated replaces the value and starts a new data version.
+type TrustedSecretDataUpdated struct {
+	SchemaID       string `json:"schema_id,omitempty"`
+	Provider       string `json:"provider,omitempty"`
+	Data           Sealed `json:"data"`
+	RolledBackFrom int64  `json:"rolled_back_from,omitempty"`
+	Rotated        bool   `json:"rotated,omitempty"`
+}
+
+// SealedValue implements Valued.
+func (e *TrustedSecretCreated) SealedValue() Sealed { return e.Data }
+
+// Schema implements Valued.
+func (e *TrustedSecretCreated) Schema() (string, string) { return e.SchemaID, e.Provider }
+
+// SealedValue implements Valued.
+func (e *TrustedSecretDataUpdated) SealedValue() Sealed { return e.Data }
+
+// Schema implements Valued.
+func (e *TrustedSecretDataUpdated) Schema() (string, string) { return e.SchemaID, e.Provider }
+
+// TrustedSecretDeleted ends a TrustedSecret; its data key is destroyed with it.
+type TrustedSecretDeleted struct{}
+
+// TrustedSecretDataRead records that a trusted secret's value was read, and
+// which data version. ViaSecretID is the linked secret whose secretData
+// merged it in; empty for a trustedSecretData read.
+type TrustedSecretDataRead struct {
+	TrustedSecretID string `json:"trusted_secret_id"`
+	DataVersion     int64  `json:"data_version"`
+	ViaSecretID     string `json:"via_secret_id,omitempty"`
+}
+
+// SecretLinkChanged links a secret to another trusted secret; an empty
+// TrustedSecretID unlinks it.
+type SecretLinkChanged struct {
+	TrustedSecretID string `json:"trusted_secret_id"`
+}
+
 var factories = map[string]func() any{
 	SecretCreatedV1:         func() any { return &SecretCreated{} },
 	SecretUpdatedV1:         func() any { return &SecretUpdated{} },
@@ -235,6 +305,13 @@ var factories = map[string]func() any{
 	DeletionScheduledV1:     func() any { return &DeletionScheduled{} },
 	RestoredV1:              func() any { return &Restored{} },
 	RotationDueV1:           func() any { return &RotationDue{} },
+
+	TrustedSecretCreatedV1:     func() any { return &TrustedSecretCreated{} },
+	TrustedSecretUpdatedV1:     func() any { return &TrustedSecretUpdated{} },
+	TrustedSecretDataUpdatedV1: func() any { return &TrustedSecretDataUpdated{} },
+	TrustedSecretDeletedV1:     func() any { return &TrustedSecretDeleted{} },
+	TrustedSecretDataReadV1:    func() any { return &TrustedSecretDataRead{} },
+	SecretLinkChangedV1:        func() any { return &SecretLinkChanged{} },
 }
 
 // Upcaster turns a stored payload of an old event version into the current one.

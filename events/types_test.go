@@ -40,6 +40,21 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		{events.UserSecretUpdatedV1, &events.UserSecretUpdated{Name: ptr("new"), Tags: map[string]any{"x": "y"}}},
 		{events.UserSecretDataUpdatedV1, &events.UserSecretDataUpdated{SchemaID: "s", Provider: "p", Data: sealed}},
 		{events.UserSecretDeletedV1, &events.UserSecretDeleted{}},
+		{events.TrustedSecretCreatedV1, &events.TrustedSecretCreated{
+			TrustedSecretID: "trusted-secret-1a2b3c4d5e6f", Name: "org root", SchemaID: "aws_access_key", Provider: "aws",
+			Tags: map[string]any{"k": "v"}, TrustedAccountID: "ta-1", ResourceGroup: "WORKSPACE", DomainID: "domain-1",
+			WorkspaceID: "ws-1", Data: sealed,
+		}},
+		{events.TrustedSecretCreatedV1, &events.TrustedSecretCreated{
+			TrustedSecretID: "trusted-secret-000000000000", Name: "minimal", Tags: map[string]any{}, ResourceGroup: "DOMAIN",
+			DomainID: "domain-1", Data: sealed,
+		}},
+		{events.TrustedSecretUpdatedV1, &events.TrustedSecretUpdated{Name: ptr("new"), Tags: map[string]any{"x": "y"}}},
+		{events.TrustedSecretDataUpdatedV1, &events.TrustedSecretDataUpdated{SchemaID: "s", Provider: "p", Data: sealed}},
+		{events.TrustedSecretDeletedV1, &events.TrustedSecretDeleted{}},
+		{events.TrustedSecretDataReadV1, &events.TrustedSecretDataRead{TrustedSecretID: "trusted-secret-1a2b3c4d5e6f", DataVersion: 2, ViaSecretID: "secret-1a2b3c4d5e6f"}},
+		{events.SecretLinkChangedV1, &events.SecretLinkChanged{TrustedSecretID: "trusted-secret-1a2b3c4d5e6f"}},
+		{events.SecretLinkChangedV1, &events.SecretLinkChanged{}},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {
@@ -61,6 +76,8 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	for _, typ := range []string{
 		events.SecretCreatedV1, events.SecretUpdatedV1, events.SecretDataUpdatedV1, events.SecretDeletedV1,
 		events.UserSecretCreatedV1, events.UserSecretUpdatedV1, events.UserSecretDataUpdatedV1, events.UserSecretDeletedV1,
+		events.TrustedSecretCreatedV1, events.TrustedSecretUpdatedV1, events.TrustedSecretDataUpdatedV1,
+		events.TrustedSecretDeletedV1, events.TrustedSecretDataReadV1, events.SecretLinkChangedV1,
 	} {
 		require.True(t, covered[typ], "no round trip case for %s", typ)
 	}

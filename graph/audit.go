@@ -39,6 +39,15 @@ func userSecretView(s *commands.UserSecret) *projections.UserSecret {
 	return &v
 }
 
+func trustedSecretView(s *commands.TrustedSecret) *projections.TrustedSecret {
+	return &projections.TrustedSecret{
+		TrustedSecretID: s.ID, Name: s.Name, SchemaID: optional(s.SchemaID), Provider: optional(s.Provider),
+		Tags: nonNil(s.Tags), TrustedAccountID: optional(s.TrustedAccountID), ResourceGroup: string(s.Scope.Group),
+		DomainID: s.Scope.DomainID, WorkspaceID: optional(s.Scope.WorkspaceID), Lifecycle: projections.LifecycleOf(&s.Versioned),
+		Version: s.DataVersion, CreatedBy: s.CreatedBy, UpdatedBy: s.UpdatedBy, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+	}
+}
+
 func nonNil(m map[string]any) map[string]any {
 	if m == nil {
 		return map[string]any{}

@@ -90,5 +90,18 @@ func NewComplexity(lim query.Limits) ComplexityRoot {
 	c.Query.SecretVersions = func(child int, _ string, n *int, _ *string) int { return 1 + first(n)*child }
 	c.Query.UserSecretVersions = func(child int, _ string, n *int, _ *string) int { return 1 + first(n)*child }
 	c.Query.VerifyLog = func(child int) int { return costVerify + child }
+	c.Query.TrustedSecrets = func(child int, q *model.QueryInput, _, _, _, _, _, _ *string) int {
+		return 1 + page(q)*child
+	}
+	c.Query.TrustedSecretStat = func(_ int, q map[string]any) int { return stat(q) }
+	c.Query.TrustedSecretHistory = func(child int, _ string, n *int, _ *string) int { return 1 + first(n)*child }
+	c.Query.TrustedSecret = func(child int, _ string, asOf *time.Time) int {
+		if asOf != nil {
+			return costAsOf + child
+		}
+		return 1 + child
+	}
+	c.Query.TrustedSecretData = func(child int, _ string, _ *int, _ *string) int { return costReveal + child }
+	c.Query.TrustedSecretVersions = func(child int, _ string, n *int, _ *string) int { return 1 + first(n)*child }
 	return c
 }

@@ -35,6 +35,7 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Secret() SecretResolver
+	TrustedSecret() TrustedSecretResolver
 	UserSecret() UserSecretResolver
 }
 
@@ -76,8 +77,10 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		CreateSecret              func(childComplexity int, input model.CreateSecretInput) int
+		CreateTrustedSecret       func(childComplexity int, input model.CreateTrustedSecretInput) int
 		CreateUserSecret          func(childComplexity int, input model.CreateUserSecretInput) int
 		DeleteSecret              func(childComplexity int, secretID string, recoveryWindowDays *int, force *bool, expectedVersion *int) int
+		DeleteTrustedSecret       func(childComplexity int, trustedSecretID string, recoveryWindowDays *int, force *bool, expectedVersion *int) int
 		DeleteUserSecret          func(childComplexity int, userSecretID string, recoveryWindowDays *int, force *bool, expectedVersion *int) int
 		DestroySecretVersions     func(childComplexity int, secretID string, versions []int, expectedVersion *int) int
 		DestroyUserSecretVersions func(childComplexity int, userSecretID string, versions []int, expectedVersion *int) int
@@ -86,6 +89,7 @@ type ComplexityRoot struct {
 		EnableSecret              func(childComplexity int, secretID string, expectedVersion *int) int
 		EnableUserSecret          func(childComplexity int, userSecretID string, expectedVersion *int) int
 		RestoreSecret             func(childComplexity int, secretID string) int
+		RestoreTrustedSecret      func(childComplexity int, trustedSecretID string) int
 		RestoreUserSecret         func(childComplexity int, userSecretID string) int
 		RollbackSecret            func(childComplexity int, secretID string, toVersion int, expectedVersion *int) int
 		RollbackUserSecret        func(childComplexity int, userSecretID string, toVersion int, expectedVersion *int) int
@@ -95,6 +99,8 @@ type ComplexityRoot struct {
 		SetUserSecretStage        func(childComplexity int, userSecretID string, stage string, version *int, expectedVersion *int) int
 		UpdateSecret              func(childComplexity int, input model.UpdateSecretInput) int
 		UpdateSecretData          func(childComplexity int, input model.UpdateSecretDataInput) int
+		UpdateTrustedSecret       func(childComplexity int, input model.UpdateTrustedSecretInput) int
+		UpdateTrustedSecretData   func(childComplexity int, input model.UpdateTrustedSecretDataInput) int
 		UpdateUserSecret          func(childComplexity int, input model.UpdateUserSecretInput) int
 		UpdateUserSecretData      func(childComplexity int, input model.UpdateUserSecretDataInput) int
 	}
@@ -109,21 +115,27 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		AuditEvents        func(childComplexity int, filter *model.AuditFilter, first *int, after *string, newestFirst *bool) int
-		PendingDeletions   func(childComplexity int, resourceType *string) int
-		Secret             func(childComplexity int, secretID string, asOf *time.Time) int
-		SecretData         func(childComplexity int, secretID string, version *int, stage *string) int
-		SecretHistory      func(childComplexity int, secretID string, first *int, after *string) int
-		SecretStat         func(childComplexity int, query map[string]any) int
-		SecretVersions     func(childComplexity int, secretID string, first *int, after *string) int
-		Secrets            func(childComplexity int, query *model.QueryInput, secretID *string, name *string, schemaID *string, provider *string, workspaceID *string, projectID *string, serviceAccountID *string, trustedSecretID *string) int
-		UserSecret         func(childComplexity int, userSecretID string, asOf *time.Time) int
-		UserSecretData     func(childComplexity int, userSecretID string, version *int, stage *string) int
-		UserSecretHistory  func(childComplexity int, userSecretID string, first *int, after *string) int
-		UserSecretStat     func(childComplexity int, query map[string]any) int
-		UserSecretVersions func(childComplexity int, userSecretID string, first *int, after *string) int
-		UserSecrets        func(childComplexity int, query *model.QueryInput, userSecretID *string, name *string, schemaID *string, provider *string) int
-		VerifyLog          func(childComplexity int) int
+		AuditEvents           func(childComplexity int, filter *model.AuditFilter, first *int, after *string, newestFirst *bool) int
+		PendingDeletions      func(childComplexity int, resourceType *string) int
+		Secret                func(childComplexity int, secretID string, asOf *time.Time) int
+		SecretData            func(childComplexity int, secretID string, version *int, stage *string) int
+		SecretHistory         func(childComplexity int, secretID string, first *int, after *string) int
+		SecretStat            func(childComplexity int, query map[string]any) int
+		SecretVersions        func(childComplexity int, secretID string, first *int, after *string) int
+		Secrets               func(childComplexity int, query *model.QueryInput, secretID *string, name *string, schemaID *string, provider *string, workspaceID *string, projectID *string, serviceAccountID *string, trustedSecretID *string) int
+		TrustedSecret         func(childComplexity int, trustedSecretID string, asOf *time.Time) int
+		TrustedSecretData     func(childComplexity int, trustedSecretID string, version *int, stage *string) int
+		TrustedSecretHistory  func(childComplexity int, trustedSecretID string, first *int, after *string) int
+		TrustedSecretStat     func(childComplexity int, query map[string]any) int
+		TrustedSecretVersions func(childComplexity int, trustedSecretID string, first *int, after *string) int
+		TrustedSecrets        func(childComplexity int, query *model.QueryInput, trustedSecretID *string, name *string, schemaID *string, provider *string, trustedAccountID *string, workspaceID *string) int
+		UserSecret            func(childComplexity int, userSecretID string, asOf *time.Time) int
+		UserSecretData        func(childComplexity int, userSecretID string, version *int, stage *string) int
+		UserSecretHistory     func(childComplexity int, userSecretID string, first *int, after *string) int
+		UserSecretStat        func(childComplexity int, query map[string]any) int
+		UserSecretVersions    func(childComplexity int, userSecretID string, first *int, after *string) int
+		UserSecrets           func(childComplexity int, query *model.QueryInput, userSecretID *string, name *string, schemaID *string, provider *string) int
+		VerifyLog             func(childComplexity int) int
 	}
 
 	Secret struct {
@@ -178,6 +190,32 @@ type ComplexityRoot struct {
 	SecretVersionPage struct {
 		NextCursor func(childComplexity int) int
 		Results    func(childComplexity int) int
+	}
+
+	TrustedSecret struct {
+		CreatedAt        func(childComplexity int) int
+		CreatedBy        func(childComplexity int) int
+		Description      func(childComplexity int) int
+		DomainID         func(childComplexity int) int
+		KmsKeyID         func(childComplexity int) int
+		MaxVersions      func(childComplexity int) int
+		Name             func(childComplexity int) int
+		Provider         func(childComplexity int) int
+		ResourceGroup    func(childComplexity int) int
+		SchemaID         func(childComplexity int) int
+		State            func(childComplexity int) int
+		Tags             func(childComplexity int) int
+		TrustedAccountID func(childComplexity int) int
+		TrustedSecretID  func(childComplexity int) int
+		UpdatedAt        func(childComplexity int) int
+		UpdatedBy        func(childComplexity int) int
+		Version          func(childComplexity int) int
+		WorkspaceID      func(childComplexity int) int
+	}
+
+	TrustedSecretList struct {
+		Results    func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	UserSecret struct {
@@ -249,6 +287,11 @@ type MutationResolver interface {
 	DestroyUserSecretVersions(ctx context.Context, userSecretID string, versions []int, expectedVersion *int) (*projections.UserSecret, error)
 	RollbackUserSecret(ctx context.Context, userSecretID string, toVersion int, expectedVersion *int) (*projections.UserSecret, error)
 	RotateUserSecret(ctx context.Context, userSecretID string, expectedVersion *int) (*projections.UserSecret, error)
+	CreateTrustedSecret(ctx context.Context, input model.CreateTrustedSecretInput) (*projections.TrustedSecret, error)
+	UpdateTrustedSecret(ctx context.Context, input model.UpdateTrustedSecretInput) (*projections.TrustedSecret, error)
+	UpdateTrustedSecretData(ctx context.Context, input model.UpdateTrustedSecretDataInput) (*projections.TrustedSecret, error)
+	DeleteTrustedSecret(ctx context.Context, trustedSecretID string, recoveryWindowDays *int, force *bool, expectedVersion *int) (bool, error)
+	RestoreTrustedSecret(ctx context.Context, trustedSecretID string) (*projections.TrustedSecret, error)
 }
 type QueryResolver interface {
 	Secret(ctx context.Context, secretID string, asOf *time.Time) (*projections.Secret, error)
@@ -262,8 +305,14 @@ type QueryResolver interface {
 	UserSecretData(ctx context.Context, userSecretID string, version *int, stage *string) (*model.SecretData, error)
 	UserSecretVersions(ctx context.Context, userSecretID string, first *int, after *string) (*model.SecretVersionPage, error)
 	PendingDeletions(ctx context.Context, resourceType *string) ([]*model.PendingDeletion, error)
+	TrustedSecret(ctx context.Context, trustedSecretID string, asOf *time.Time) (*projections.TrustedSecret, error)
+	TrustedSecrets(ctx context.Context, query *model.QueryInput, trustedSecretID *string, name *string, schemaID *string, provider *string, trustedAccountID *string, workspaceID *string) (*model.TrustedSecretList, error)
+	TrustedSecretStat(ctx context.Context, query map[string]any) (map[string]any, error)
+	TrustedSecretData(ctx context.Context, trustedSecretID string, version *int, stage *string) (*model.SecretData, error)
+	TrustedSecretVersions(ctx context.Context, trustedSecretID string, first *int, after *string) (*model.SecretVersionPage, error)
 	SecretHistory(ctx context.Context, secretID string, first *int, after *string) (*model.AuditEventPage, error)
 	UserSecretHistory(ctx context.Context, userSecretID string, first *int, after *string) (*model.AuditEventPage, error)
+	TrustedSecretHistory(ctx context.Context, trustedSecretID string, first *int, after *string) (*model.AuditEventPage, error)
 	AuditEvents(ctx context.Context, filter *model.AuditFilter, first *int, after *string, newestFirst *bool) (*model.AuditEventPage, error)
 	VerifyLog(ctx context.Context) (*model.VerifyReport, error)
 }
@@ -273,6 +322,11 @@ type SecretResolver interface {
 	State(ctx context.Context, obj *projections.Secret) (*model.ResourceState, error)
 
 	LastUsedAt(ctx context.Context, obj *projections.Secret) (*time.Time, error)
+}
+type TrustedSecretResolver interface {
+	ResourceGroup(ctx context.Context, obj *projections.TrustedSecret) (model.ResourceGroup, error)
+
+	State(ctx context.Context, obj *projections.TrustedSecret) (model.ResourceState, error)
 }
 type UserSecretResolver interface {
 	State(ctx context.Context, obj *projections.UserSecret) (*model.ResourceState, error)
@@ -433,6 +487,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateSecret(childComplexity, args["input"].(model.CreateSecretInput)), true
+	case "Mutation.createTrustedSecret":
+		if e.ComplexityRoot.Mutation.CreateTrustedSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createTrustedSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateTrustedSecret(childComplexity, args["input"].(model.CreateTrustedSecretInput)), true
 	case "Mutation.createUserSecret":
 		if e.ComplexityRoot.Mutation.CreateUserSecret == nil {
 			break
@@ -455,6 +520,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteSecret(childComplexity, args["secretId"].(string), args["recoveryWindowDays"].(*int), args["force"].(*bool), args["expectedVersion"].(*int)), true
+	case "Mutation.deleteTrustedSecret":
+		if e.ComplexityRoot.Mutation.DeleteTrustedSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteTrustedSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteTrustedSecret(childComplexity, args["trustedSecretId"].(string), args["recoveryWindowDays"].(*int), args["force"].(*bool), args["expectedVersion"].(*int)), true
 	case "Mutation.deleteUserSecret":
 		if e.ComplexityRoot.Mutation.DeleteUserSecret == nil {
 			break
@@ -543,6 +619,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RestoreSecret(childComplexity, args["secretId"].(string)), true
+	case "Mutation.restoreTrustedSecret":
+		if e.ComplexityRoot.Mutation.RestoreTrustedSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_restoreTrustedSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RestoreTrustedSecret(childComplexity, args["trustedSecretId"].(string)), true
 	case "Mutation.restoreUserSecret":
 		if e.ComplexityRoot.Mutation.RestoreUserSecret == nil {
 			break
@@ -642,6 +729,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateSecretData(childComplexity, args["input"].(model.UpdateSecretDataInput)), true
+	case "Mutation.updateTrustedSecret":
+		if e.ComplexityRoot.Mutation.UpdateTrustedSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateTrustedSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateTrustedSecret(childComplexity, args["input"].(model.UpdateTrustedSecretInput)), true
+	case "Mutation.updateTrustedSecretData":
+		if e.ComplexityRoot.Mutation.UpdateTrustedSecretData == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateTrustedSecretData_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateTrustedSecretData(childComplexity, args["input"].(model.UpdateTrustedSecretDataInput)), true
 	case "Mutation.updateUserSecret":
 		if e.ComplexityRoot.Mutation.UpdateUserSecret == nil {
 			break
@@ -791,6 +900,72 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Secrets(childComplexity, args["query"].(*model.QueryInput), args["secretId"].(*string), args["name"].(*string), args["schemaId"].(*string), args["provider"].(*string), args["workspaceId"].(*string), args["projectId"].(*string), args["serviceAccountId"].(*string), args["trustedSecretId"].(*string)), true
+	case "Query.trustedSecret":
+		if e.ComplexityRoot.Query.TrustedSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Query_trustedSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.TrustedSecret(childComplexity, args["trustedSecretId"].(string), args["asOf"].(*time.Time)), true
+	case "Query.trustedSecretData":
+		if e.ComplexityRoot.Query.TrustedSecretData == nil {
+			break
+		}
+
+		args, err := ec.field_Query_trustedSecretData_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.TrustedSecretData(childComplexity, args["trustedSecretId"].(string), args["version"].(*int), args["stage"].(*string)), true
+	case "Query.trustedSecretHistory":
+		if e.ComplexityRoot.Query.TrustedSecretHistory == nil {
+			break
+		}
+
+		args, err := ec.field_Query_trustedSecretHistory_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.TrustedSecretHistory(childComplexity, args["trustedSecretId"].(string), args["first"].(*int), args["after"].(*string)), true
+	case "Query.trustedSecretStat":
+		if e.ComplexityRoot.Query.TrustedSecretStat == nil {
+			break
+		}
+
+		args, err := ec.field_Query_trustedSecretStat_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.TrustedSecretStat(childComplexity, args["query"].(map[string]any)), true
+	case "Query.trustedSecretVersions":
+		if e.ComplexityRoot.Query.TrustedSecretVersions == nil {
+			break
+		}
+
+		args, err := ec.field_Query_trustedSecretVersions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.TrustedSecretVersions(childComplexity, args["trustedSecretId"].(string), args["first"].(*int), args["after"].(*string)), true
+	case "Query.trustedSecrets":
+		if e.ComplexityRoot.Query.TrustedSecrets == nil {
+			break
+		}
+
+		args, err := ec.field_Query_trustedSecrets_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.TrustedSecrets(childComplexity, args["query"].(*model.QueryInput), args["trustedSecretId"].(*string), args["name"].(*string), args["schemaId"].(*string), args["provider"].(*string), args["trustedAccountId"].(*string), args["workspaceId"].(*string)), true
 	case "Query.userSecret":
 		if e.ComplexityRoot.Query.UserSecret == nil {
 			break
@@ -1103,6 +1278,128 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SecretVersionPage.Results(childComplexity), true
 
+	case "TrustedSecret.createdAt":
+		if e.ComplexityRoot.TrustedSecret.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedSecret.CreatedAt(childComplexity), true
+	case "TrustedSecret.createdBy":
+		if e.ComplexityRoot.TrustedSecret.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedSecret.CreatedBy(childComplexity), true
+	case "TrustedSecret.description":
+		if e.ComplexityRoot.TrustedSecret.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedSecret.Description(childComplexity), true
+	case "TrustedSecret.domainId":
+		if e.ComplexityRoot.TrustedSecret.DomainID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedSecret.DomainID(childComplexity), true
+	case "TrustedSecret.kmsKeyId":
+		if e.ComplexityRoot.TrustedSecret.KmsKeyID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedSecret.KmsKeyID(childComplexity), true
+	case "TrustedSecret.maxVersions":
+		if e.ComplexityRoot.TrustedSecret.MaxVersions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedSecret.MaxVersions(childComplexity), true
+	case "TrustedSecret.name":
+		if e.ComplexityRoot.TrustedSecret.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedSecret.Name(childComplexity), true
+	case "TrustedSecret.provider":
+		if e.ComplexityRoot.TrustedSecret.Provider == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedSecret.Provider(childComplexity), true
+	case "TrustedSecret.resourceGroup":
+		if e.ComplexityRoot.TrustedSecret.ResourceGroup == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedSecret.ResourceGroup(childComplexity), true
+	case "TrustedSecret.schemaId":
+		if e.ComplexityRoot.TrustedSecret.SchemaID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedSecret.SchemaID(childComplexity), true
+	case "TrustedSecret.state":
+		if e.ComplexityRoot.TrustedSecret.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedSecret.State(childComplexity), true
+	case "TrustedSecret.tags":
+		if e.ComplexityRoot.TrustedSecret.Tags == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedSecret.Tags(childComplexity), true
+	case "TrustedSecret.trustedAccountId":
+		if e.ComplexityRoot.TrustedSecret.TrustedAccountID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedSecret.TrustedAccountID(childComplexity), true
+	case "TrustedSecret.trustedSecretId":
+		if e.ComplexityRoot.TrustedSecret.TrustedSecretID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedSecret.TrustedSecretID(childComplexity), true
+	case "TrustedSecret.updatedAt":
+		if e.ComplexityRoot.TrustedSecret.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedSecret.UpdatedAt(childComplexity), true
+	case "TrustedSecret.updatedBy":
+		if e.ComplexityRoot.TrustedSecret.UpdatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedSecret.UpdatedBy(childComplexity), true
+	case "TrustedSecret.version":
+		if e.ComplexityRoot.TrustedSecret.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedSecret.Version(childComplexity), true
+	case "TrustedSecret.workspaceId":
+		if e.ComplexityRoot.TrustedSecret.WorkspaceID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedSecret.WorkspaceID(childComplexity), true
+
+	case "TrustedSecretList.results":
+		if e.ComplexityRoot.TrustedSecretList.Results == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedSecretList.Results(childComplexity), true
+	case "TrustedSecretList.totalCount":
+		if e.ComplexityRoot.TrustedSecretList.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedSecretList.TotalCount(childComplexity), true
+
 	case "UserSecret.autoRotation":
 		if e.ComplexityRoot.UserSecret.AutoRotationOrNull == nil {
 			break
@@ -1278,6 +1575,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalMap := graphql.BuildUnmarshalerMap(
 		ec.unmarshalInputAuditFilter,
 		ec.unmarshalInputCreateSecretInput,
+		ec.unmarshalInputCreateTrustedSecretInput,
 		ec.unmarshalInputCreateUserSecretInput,
 		ec.unmarshalInputFilterInput,
 		ec.unmarshalInputPageInput,
@@ -1285,6 +1583,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputSortInput,
 		ec.unmarshalInputUpdateSecretDataInput,
 		ec.unmarshalInputUpdateSecretInput,
+		ec.unmarshalInputUpdateTrustedSecretDataInput,
+		ec.unmarshalInputUpdateTrustedSecretInput,
 		ec.unmarshalInputUpdateUserSecretDataInput,
 		ec.unmarshalInputUpdateUserSecretInput,
 	)
@@ -1400,6 +1700,10 @@ type Secret {
   workspaceId: String
   projectId: String
   serviceAccountId: String
+  """
+  The TrustedSecret this secret links to: secretData returns that trusted secret's data
+  overlaid by this secret's own (the secret's keys win).
+  """
   trustedSecretId: String
   "ENABLED, DISABLED (values cannot be read) or PENDING_DELETE (only restore and a forced delete apply)."
   state: ResourceState
@@ -1462,6 +1766,41 @@ type UserSecret {
   updatedBy: String
   createdAt: Time
   updatedAt: Time
+}
+
+"""
+A credential that a domain or a workspace trusts (Cloudforet's TrustedSecret): secrets of the
+domain (DOMAIN) or of the workspace (WORKSPACE) link to it with trustedSecretId. Writers:
+DOMAIN_ADMIN, and WORKSPACE_OWNER in its own workspace; readers: those and WORKSPACE_MEMBER
+(DOMAIN ones and their workspace's); values: SYSTEM only.
+"""
+type TrustedSecret {
+  trustedSecretId: ID!
+  name: String!
+  schemaId: String
+  provider: String
+  tags: Map!
+  trustedAccountId: String
+  "DOMAIN or WORKSPACE."
+  resourceGroup: ResourceGroup!
+  domainId: String!
+  workspaceId: String
+  "ENABLED, DISABLED or PENDING_DELETE."
+  state: ResourceState!
+  description: String
+  kmsKeyId: String
+  maxVersions: Int
+  "Data version: 1 after create, +1 for each new value."
+  version: Int!
+  createdBy: String!
+  updatedBy: String!
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+type TrustedSecretList {
+  results: [TrustedSecret!]!
+  totalCount: Int!
 }
 
 type SecretData {
@@ -1591,7 +1930,7 @@ type AuditEvent {
   version: Int!
   "The resource's data version after the event (for a value read: the version read)."
   dataVersion: Int!
-  "SecretCreated.v1, SecretUpdated.v1, SecretDataUpdated.v1, SecretDeleted.v1, SecretDataRead.v1, UserSecret... ."
+  "SecretCreated.v1, SecretUpdated.v1, SecretLinkChanged.v1, SecretDataUpdated.v1, SecretDeleted.v1, SecretDataRead.v1, UserSecret..., TrustedSecret... ."
   type: String!
   actor: Actor!
   occurredAt: Time!
@@ -1608,7 +1947,7 @@ type AuditEventPage {
 input AuditFilter {
   actorUserId: String
   role: String
-  "Secret or UserSecret."
+  "Secret, UserSecret or TrustedSecret."
   resourceType: String
   resourceId: ID
   "Event types, with or without the .v1 suffix."
@@ -1645,7 +1984,10 @@ type Query {
   secretStat(query: Map!): Map!
   """
   SYSTEM role only. Reads version, or the version carrying stage, or SYSCURRENT; each read is
-  audited with the version read. A disabled secret's values are FAILED_PRECONDITION.
+  audited with the version read. A disabled secret's values are FAILED_PRECONDITION. For a secret
+  linked to a trusted secret: the trusted secret's current data overlaid by the secret's own (the
+  secret's keys win), checked against the secret's schema (FAILED_PRECONDITION when it no longer
+  matches), and the read is recorded on both resources.
   """
   secretData(secretId: ID!, version: Int, stage: String): SecretData!
   "Every version, newest first, with its stages and whether its value is still readable."
@@ -1663,9 +2005,29 @@ type Query {
   """
   pendingDeletions(resourceType: String): [PendingDeletion!]!
 
+  "asOf: the metadata as it was then, replayed from the log."
+  trustedSecret(trustedSecretId: ID!, asOf: Time): TrustedSecret!
+  "Keyword matches trustedSecretId, name, schemaId and provider."
+  trustedSecrets(
+    query: QueryInput
+    trustedSecretId: ID
+    name: String
+    schemaId: String
+    provider: String
+    trustedAccountId: String
+    workspaceId: String
+  ): TrustedSecretList!
+  "As secretStat, over the trusted secrets the caller may read."
+  trustedSecretStat(query: Map!): Map!
+  "SYSTEM role only."
+  trustedSecretData(trustedSecretId: ID!, version: Int, stage: String): SecretData!
+  trustedSecretVersions(trustedSecretId: ID!, first: Int, after: String): SecretVersionPage!
+
   "Every event of a secret, changes and value reads, oldest first. Survives deletion."
   secretHistory(secretId: ID!, first: Int, after: String): AuditEventPage!
   userSecretHistory(userSecretId: ID!, first: Int, after: String): AuditEventPage!
+  "Every event of a trusted secret, including value reads merged into a linked secret's secretData."
+  trustedSecretHistory(trustedSecretId: ID!, first: Int, after: String): AuditEventPage!
   "The domain's audit trail: DOMAIN_ADMIN and SYSTEM."
   auditEvents(filter: AuditFilter, first: Int, after: String, newestFirst: Boolean): AuditEventPage!
   """
@@ -1686,6 +2048,11 @@ input CreateSecretInput {
   workspaceId: String
   projectId: String
   serviceAccountId: String
+  """
+  Links the secret to a trusted secret of its domain that is DOMAIN-wide or in its workspace
+  (INVALID_ARGUMENT otherwise). With a schemaId, the data merged over the trusted secret's
+  must match the schema.
+  """
   trustedSecretId: String
   description: String
   "A key id of the server's keyring (unknown: INVALID_ARGUMENT)."
@@ -1707,6 +2074,8 @@ input UpdateSecretInput {
   autoRotation: Boolean
   rotationPeriodHours: Int
   expectedVersion: Int
+  "Links the secret to another trusted secret (as in CreateSecretInput); \"\" unlinks it."
+  trustedSecretId: String
 }
 
 input UpdateSecretDataInput {
@@ -1746,6 +2115,37 @@ input UpdateUserSecretDataInput {
   expectedVersion: Int
 }
 
+input CreateTrustedSecretInput {
+  name: String!
+  data: Map!
+  "DOMAIN or WORKSPACE (PROJECT is INVALID_ARGUMENT)."
+  resourceGroup: ResourceGroup!
+  schemaId: String
+  tags: Map
+  "WORKSPACE: the workspace (default: the caller's)."
+  workspaceId: String
+  trustedAccountId: String
+  description: String
+  kmsKeyId: String
+  maxVersions: Int
+}
+
+input UpdateTrustedSecretInput {
+  trustedSecretId: ID!
+  name: String
+  tags: Map
+  description: String
+  maxVersions: Int
+  expectedVersion: Int
+}
+
+input UpdateTrustedSecretDataInput {
+  trustedSecretId: ID!
+  data: Map!
+  schemaId: String
+  expectedVersion: Int
+}
+
 type Mutation {
   createSecret(input: CreateSecretInput!): Secret!
   updateSecret(input: UpdateSecretInput!): Secret!
@@ -1779,6 +2179,15 @@ type Mutation {
   destroyUserSecretVersions(userSecretId: ID!, versions: [Int!]!, expectedVersion: Int): UserSecret!
   rollbackUserSecret(userSecretId: ID!, toVersion: Int!, expectedVersion: Int): UserSecret!
   rotateUserSecret(userSecretId: ID!, expectedVersion: Int): UserSecret!
+  createTrustedSecret(input: CreateTrustedSecretInput!): TrustedSecret!
+  updateTrustedSecret(input: UpdateTrustedSecretInput!): TrustedSecret!
+  updateTrustedSecretData(input: UpdateTrustedSecretDataInput!): TrustedSecret!
+  """
+  As deleteSecret (a recovery window, or force). FAILED_PRECONDITION, naming a secret, while a live
+  secret links to the trusted secret.
+  """
+  deleteTrustedSecret(trustedSecretId: ID!, recoveryWindowDays: Int, force: Boolean, expectedVersion: Int): Boolean!
+  restoreTrustedSecret(trustedSecretId: ID!): TrustedSecret!
 }
 `, BuiltIn: false},
 }
@@ -1976,6 +2385,58 @@ func (ec *executionContext) childFields_SecretVersionPage(ctx context.Context, f
 		return ec.fieldContext_SecretVersionPage_nextCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SecretVersionPage", field.Name)
+}
+
+func (ec *executionContext) childFields_TrustedSecret(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "trustedSecretId":
+		return ec.fieldContext_TrustedSecret_trustedSecretId(ctx, field)
+	case "name":
+		return ec.fieldContext_TrustedSecret_name(ctx, field)
+	case "schemaId":
+		return ec.fieldContext_TrustedSecret_schemaId(ctx, field)
+	case "provider":
+		return ec.fieldContext_TrustedSecret_provider(ctx, field)
+	case "tags":
+		return ec.fieldContext_TrustedSecret_tags(ctx, field)
+	case "trustedAccountId":
+		return ec.fieldContext_TrustedSecret_trustedAccountId(ctx, field)
+	case "resourceGroup":
+		return ec.fieldContext_TrustedSecret_resourceGroup(ctx, field)
+	case "domainId":
+		return ec.fieldContext_TrustedSecret_domainId(ctx, field)
+	case "workspaceId":
+		return ec.fieldContext_TrustedSecret_workspaceId(ctx, field)
+	case "state":
+		return ec.fieldContext_TrustedSecret_state(ctx, field)
+	case "description":
+		return ec.fieldContext_TrustedSecret_description(ctx, field)
+	case "kmsKeyId":
+		return ec.fieldContext_TrustedSecret_kmsKeyId(ctx, field)
+	case "maxVersions":
+		return ec.fieldContext_TrustedSecret_maxVersions(ctx, field)
+	case "version":
+		return ec.fieldContext_TrustedSecret_version(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_TrustedSecret_createdBy(ctx, field)
+	case "updatedBy":
+		return ec.fieldContext_TrustedSecret_updatedBy(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_TrustedSecret_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_TrustedSecret_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TrustedSecret", field.Name)
+}
+
+func (ec *executionContext) childFields_TrustedSecretList(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "results":
+		return ec.fieldContext_TrustedSecretList_results(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_TrustedSecretList_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TrustedSecretList", field.Name)
 }
 
 func (ec *executionContext) childFields_UserSecret(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2180,6 +2641,20 @@ func (ec *executionContext) field_Mutation_createSecret_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createTrustedSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateTrustedSecretInput, error) {
+			return ec.unmarshalNCreateTrustedSecretInput2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐCreateTrustedSecretInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createUserSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2205,6 +2680,44 @@ func (ec *executionContext) field_Mutation_deleteSecret_args(ctx context.Context
 		return nil, err
 	}
 	args["secretId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "recoveryWindowDays",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["recoveryWindowDays"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "force",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["force"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteTrustedSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "trustedSecretId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["trustedSecretId"] = arg0
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "recoveryWindowDays",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
@@ -2432,6 +2945,20 @@ func (ec *executionContext) field_Mutation_restoreSecret_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_restoreTrustedSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "trustedSecretId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["trustedSecretId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_restoreUserSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2646,6 +3173,34 @@ func (ec *executionContext) field_Mutation_updateSecret_args(ctx context.Context
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.UpdateSecretInput, error) {
 			return ec.unmarshalNUpdateSecretInput2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐUpdateSecretInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateTrustedSecretData_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateTrustedSecretDataInput, error) {
+			return ec.unmarshalNUpdateTrustedSecretDataInput2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐUpdateTrustedSecretDataInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateTrustedSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateTrustedSecretInput, error) {
+			return ec.unmarshalNUpdateTrustedSecretInput2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐUpdateTrustedSecretInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -2949,6 +3504,194 @@ func (ec *executionContext) field_Query_secrets_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["trustedSecretId"] = arg8
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_trustedSecretData_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "trustedSecretId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["trustedSecretId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "version",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["version"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "stage",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["stage"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_trustedSecretHistory_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "trustedSecretId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["trustedSecretId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_trustedSecretStat_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "query",
+		func(ctx context.Context, v any) (map[string]any, error) {
+			return ec.unmarshalNMap2map(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["query"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_trustedSecretVersions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "trustedSecretId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["trustedSecretId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_trustedSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "trustedSecretId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["trustedSecretId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "asOf",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asOf"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_trustedSecrets_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "query",
+		func(ctx context.Context, v any) (*model.QueryInput, error) {
+			return ec.unmarshalOQueryInput2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐQueryInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["query"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "trustedSecretId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["trustedSecretId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "name",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["name"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "schemaId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["schemaId"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "provider",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["provider"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "trustedAccountId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["trustedAccountId"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "workspaceId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["workspaceId"] = arg6
 	return args, nil
 }
 
@@ -4639,6 +5382,226 @@ func (ec *executionContext) fieldContext_Mutation_rotateUserSecret(ctx context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createTrustedSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createTrustedSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateTrustedSecret(ctx, fc.Args["input"].(model.CreateTrustedSecretInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.TrustedSecret) graphql.Marshaler {
+			return ec.marshalNTrustedSecret2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐTrustedSecret(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createTrustedSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrustedSecret(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createTrustedSecret_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateTrustedSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateTrustedSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateTrustedSecret(ctx, fc.Args["input"].(model.UpdateTrustedSecretInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.TrustedSecret) graphql.Marshaler {
+			return ec.marshalNTrustedSecret2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐTrustedSecret(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateTrustedSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrustedSecret(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateTrustedSecret_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateTrustedSecretData(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateTrustedSecretData(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateTrustedSecretData(ctx, fc.Args["input"].(model.UpdateTrustedSecretDataInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.TrustedSecret) graphql.Marshaler {
+			return ec.marshalNTrustedSecret2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐTrustedSecret(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateTrustedSecretData(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrustedSecret(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateTrustedSecretData_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteTrustedSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteTrustedSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteTrustedSecret(ctx, fc.Args["trustedSecretId"].(string), fc.Args["recoveryWindowDays"].(*int), fc.Args["force"].(*bool), fc.Args["expectedVersion"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteTrustedSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteTrustedSecret_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_restoreTrustedSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_restoreTrustedSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RestoreTrustedSecret(ctx, fc.Args["trustedSecretId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.TrustedSecret) graphql.Marshaler {
+			return ec.marshalNTrustedSecret2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐTrustedSecret(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_restoreTrustedSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrustedSecret(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_restoreTrustedSecret_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PendingDeletion_resourceId(ctx context.Context, field graphql.CollectedField, obj *model.PendingDeletion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5261,6 +6224,226 @@ func (ec *executionContext) fieldContext_Query_pendingDeletions(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_trustedSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_trustedSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().TrustedSecret(ctx, fc.Args["trustedSecretId"].(string), fc.Args["asOf"].(*time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.TrustedSecret) graphql.Marshaler {
+			return ec.marshalNTrustedSecret2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐTrustedSecret(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_trustedSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrustedSecret(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_trustedSecret_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_trustedSecrets(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_trustedSecrets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().TrustedSecrets(ctx, fc.Args["query"].(*model.QueryInput), fc.Args["trustedSecretId"].(*string), fc.Args["name"].(*string), fc.Args["schemaId"].(*string), fc.Args["provider"].(*string), fc.Args["trustedAccountId"].(*string), fc.Args["workspaceId"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TrustedSecretList) graphql.Marshaler {
+			return ec.marshalNTrustedSecretList2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐTrustedSecretList(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_trustedSecrets(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrustedSecretList(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_trustedSecrets_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_trustedSecretStat(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_trustedSecretStat(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().TrustedSecretStat(ctx, fc.Args["query"].(map[string]any))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalNMap2map(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_trustedSecretStat(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Map does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_trustedSecretStat_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_trustedSecretData(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_trustedSecretData(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().TrustedSecretData(ctx, fc.Args["trustedSecretId"].(string), fc.Args["version"].(*int), fc.Args["stage"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SecretData) graphql.Marshaler {
+			return ec.marshalNSecretData2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐSecretData(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_trustedSecretData(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SecretData(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_trustedSecretData_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_trustedSecretVersions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_trustedSecretVersions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().TrustedSecretVersions(ctx, fc.Args["trustedSecretId"].(string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SecretVersionPage) graphql.Marshaler {
+			return ec.marshalNSecretVersionPage2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐSecretVersionPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_trustedSecretVersions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SecretVersionPage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_trustedSecretVersions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_secretHistory(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5343,6 +6526,50 @@ func (ec *executionContext) fieldContext_Query_userSecretHistory(ctx context.Con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_userSecretHistory_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_trustedSecretHistory(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_trustedSecretHistory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().TrustedSecretHistory(ctx, fc.Args["trustedSecretId"].(string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AuditEventPage) graphql.Marshaler {
+			return ec.marshalNAuditEventPage2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐAuditEventPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_trustedSecretHistory(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditEventPage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_trustedSecretHistory_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6414,6 +7641,475 @@ func (ec *executionContext) _SecretVersionPage_nextCursor(ctx context.Context, f
 }
 func (ec *executionContext) fieldContext_SecretVersionPage_nextCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SecretVersionPage", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TrustedSecret_trustedSecretId(ctx context.Context, field graphql.CollectedField, obj *projections.TrustedSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedSecret_trustedSecretId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TrustedSecretID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedSecret_trustedSecretId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedSecret", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _TrustedSecret_name(ctx context.Context, field graphql.CollectedField, obj *projections.TrustedSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedSecret_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedSecret_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedSecret", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TrustedSecret_schemaId(ctx context.Context, field graphql.CollectedField, obj *projections.TrustedSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedSecret_schemaId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SchemaID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedSecret_schemaId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedSecret", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TrustedSecret_provider(ctx context.Context, field graphql.CollectedField, obj *projections.TrustedSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedSecret_provider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Provider, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedSecret_provider(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedSecret", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TrustedSecret_tags(ctx context.Context, field graphql.CollectedField, obj *projections.TrustedSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedSecret_tags(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tags, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalNMap2map(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedSecret_tags(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedSecret", field, false, false, errors.New("field of type Map does not have child fields"))
+}
+
+func (ec *executionContext) _TrustedSecret_trustedAccountId(ctx context.Context, field graphql.CollectedField, obj *projections.TrustedSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedSecret_trustedAccountId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TrustedAccountID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedSecret_trustedAccountId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedSecret", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TrustedSecret_resourceGroup(ctx context.Context, field graphql.CollectedField, obj *projections.TrustedSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedSecret_resourceGroup(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TrustedSecret().ResourceGroup(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ResourceGroup) graphql.Marshaler {
+			return ec.marshalNResourceGroup2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceGroup(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedSecret_resourceGroup(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedSecret", field, true, true, errors.New("field of type ResourceGroup does not have child fields"))
+}
+
+func (ec *executionContext) _TrustedSecret_domainId(ctx context.Context, field graphql.CollectedField, obj *projections.TrustedSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedSecret_domainId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DomainID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedSecret_domainId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedSecret", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TrustedSecret_workspaceId(ctx context.Context, field graphql.CollectedField, obj *projections.TrustedSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedSecret_workspaceId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WorkspaceID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedSecret_workspaceId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedSecret", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TrustedSecret_state(ctx context.Context, field graphql.CollectedField, obj *projections.TrustedSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedSecret_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TrustedSecret().State(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ResourceState) graphql.Marshaler {
+			return ec.marshalNResourceState2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedSecret_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedSecret", field, true, true, errors.New("field of type ResourceState does not have child fields"))
+}
+
+func (ec *executionContext) _TrustedSecret_description(ctx context.Context, field graphql.CollectedField, obj *projections.TrustedSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedSecret_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedSecret_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedSecret", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TrustedSecret_kmsKeyId(ctx context.Context, field graphql.CollectedField, obj *projections.TrustedSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedSecret_kmsKeyId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.KmsKeyID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedSecret_kmsKeyId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedSecret", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TrustedSecret_maxVersions(ctx context.Context, field graphql.CollectedField, obj *projections.TrustedSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedSecret_maxVersions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxVersions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedSecret_maxVersions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedSecret", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _TrustedSecret_version(ctx context.Context, field graphql.CollectedField, obj *projections.TrustedSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedSecret_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedSecret_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedSecret", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _TrustedSecret_createdBy(ctx context.Context, field graphql.CollectedField, obj *projections.TrustedSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedSecret_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedSecret_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedSecret", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TrustedSecret_updatedBy(ctx context.Context, field graphql.CollectedField, obj *projections.TrustedSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedSecret_updatedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedSecret_updatedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedSecret", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TrustedSecret_createdAt(ctx context.Context, field graphql.CollectedField, obj *projections.TrustedSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedSecret_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedSecret_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedSecret", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _TrustedSecret_updatedAt(ctx context.Context, field graphql.CollectedField, obj *projections.TrustedSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedSecret_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedSecret_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedSecret", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _TrustedSecretList_results(ctx context.Context, field graphql.CollectedField, obj *model.TrustedSecretList) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedSecretList_results(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Results, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*projections.TrustedSecret) graphql.Marshaler {
+			return ec.marshalNTrustedSecret2ᚕᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐTrustedSecretᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedSecretList_results(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TrustedSecretList",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrustedSecret(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TrustedSecretList_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.TrustedSecretList) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedSecretList_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedSecretList_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedSecretList", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _UserSecret_userSecretId(ctx context.Context, field graphql.CollectedField, obj *projections.UserSecret) (ret graphql.Marshaler) {
@@ -8298,6 +9994,99 @@ func (ec *executionContext) unmarshalInputCreateSecretInput(ctx context.Context,
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputCreateTrustedSecretInput(ctx context.Context, obj any) (model.CreateTrustedSecretInput, error) {
+	var it model.CreateTrustedSecretInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "data", "resourceGroup", "schemaId", "tags", "workspaceId", "trustedAccountId", "description", "kmsKeyId", "maxVersions"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "data":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("data"))
+			data, err := ec.unmarshalNMap2map(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Data = data
+		case "resourceGroup":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceGroup"))
+			data, err := ec.unmarshalNResourceGroup2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceGroup(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceGroup = data
+		case "schemaId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("schemaId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SchemaID = data
+		case "tags":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tags"))
+			data, err := ec.unmarshalOMap2map(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Tags = data
+		case "workspaceId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("workspaceId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WorkspaceID = data
+		case "trustedAccountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("trustedAccountId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TrustedAccountID = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "kmsKeyId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kmsKeyId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.KmsKeyID = data
+		case "maxVersions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxVersions"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxVersions = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputCreateUserSecretInput(ctx context.Context, obj any) (model.CreateUserSecretInput, error) {
 	var it model.CreateUserSecretInput
 	if obj == nil {
@@ -8643,7 +10432,7 @@ func (ec *executionContext) unmarshalInputUpdateSecretInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"secretId", "name", "tags", "projectId", "description", "maxVersions", "autoRotation", "rotationPeriodHours", "expectedVersion"}
+	fieldsInOrder := [...]string{"secretId", "name", "tags", "projectId", "description", "maxVersions", "autoRotation", "rotationPeriodHours", "expectedVersion", "trustedSecretId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8706,6 +10495,129 @@ func (ec *executionContext) unmarshalInputUpdateSecretInput(ctx context.Context,
 				return it, err
 			}
 			it.RotationPeriodHours = data
+		case "expectedVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedVersion"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedVersion = data
+		case "trustedSecretId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("trustedSecretId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TrustedSecretID = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputUpdateTrustedSecretDataInput(ctx context.Context, obj any) (model.UpdateTrustedSecretDataInput, error) {
+	var it model.UpdateTrustedSecretDataInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"trustedSecretId", "data", "schemaId", "expectedVersion"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "trustedSecretId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("trustedSecretId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TrustedSecretID = data
+		case "data":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("data"))
+			data, err := ec.unmarshalNMap2map(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Data = data
+		case "schemaId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("schemaId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SchemaID = data
+		case "expectedVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedVersion"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedVersion = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputUpdateTrustedSecretInput(ctx context.Context, obj any) (model.UpdateTrustedSecretInput, error) {
+	var it model.UpdateTrustedSecretInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"trustedSecretId", "name", "tags", "description", "maxVersions", "expectedVersion"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "trustedSecretId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("trustedSecretId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TrustedSecretID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "tags":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tags"))
+			data, err := ec.unmarshalOMap2map(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Tags = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "maxVersions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxVersions"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxVersions = data
 		case "expectedVersion":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedVersion"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
@@ -9328,6 +11240,41 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createTrustedSecret":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createTrustedSecret(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateTrustedSecret":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateTrustedSecret(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateTrustedSecretData":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateTrustedSecretData(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteTrustedSecret":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteTrustedSecret(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "restoreTrustedSecret":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_restoreTrustedSecret(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -9674,6 +11621,116 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "trustedSecret":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_trustedSecret(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "trustedSecrets":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_trustedSecrets(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "trustedSecretStat":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_trustedSecretStat(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "trustedSecretData":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_trustedSecretData(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "trustedSecretVersions":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_trustedSecretVersions(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "secretHistory":
 			field := field
 
@@ -9706,6 +11763,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_userSecretHistory(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "trustedSecretHistory":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_trustedSecretHistory(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -10233,6 +12312,238 @@ func (ec *executionContext) _SecretVersionPage(ctx context.Context, sel ast.Sele
 		case "nextCursor":
 			out.Values[i] = ec._SecretVersionPage_nextCursor(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var trustedSecretImplementors = []string{"TrustedSecret"}
+
+func (ec *executionContext) _TrustedSecret(ctx context.Context, sel ast.SelectionSet, obj *projections.TrustedSecret) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, trustedSecretImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TrustedSecret")
+		case "trustedSecretId":
+			out.Values[i] = ec._TrustedSecret_trustedSecretId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._TrustedSecret_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "schemaId":
+			out.Values[i] = ec._TrustedSecret_schemaId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "provider":
+			out.Values[i] = ec._TrustedSecret_provider(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "tags":
+			out.Values[i] = ec._TrustedSecret_tags(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "trustedAccountId":
+			out.Values[i] = ec._TrustedSecret_trustedAccountId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "resourceGroup":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._TrustedSecret_resourceGroup(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "domainId":
+			out.Values[i] = ec._TrustedSecret_domainId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "workspaceId":
+			out.Values[i] = ec._TrustedSecret_workspaceId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "state":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._TrustedSecret_state(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "description":
+			out.Values[i] = ec._TrustedSecret_description(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kmsKeyId":
+			out.Values[i] = ec._TrustedSecret_kmsKeyId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "maxVersions":
+			out.Values[i] = ec._TrustedSecret_maxVersions(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "version":
+			out.Values[i] = ec._TrustedSecret_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdBy":
+			out.Values[i] = ec._TrustedSecret_createdBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedBy":
+			out.Values[i] = ec._TrustedSecret_updatedBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._TrustedSecret_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._TrustedSecret_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var trustedSecretListImplementors = []string{"TrustedSecretList"}
+
+func (ec *executionContext) _TrustedSecretList(ctx context.Context, sel ast.SelectionSet, obj *model.TrustedSecretList) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, trustedSecretListImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TrustedSecretList")
+		case "results":
+			out.Values[i] = ec._TrustedSecretList_results(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._TrustedSecretList_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -11015,6 +13326,11 @@ func (ec *executionContext) unmarshalNCreateSecretInput2githubᚗcomᚋsecretlog
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreateTrustedSecretInput2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐCreateTrustedSecretInput(ctx context.Context, v any) (model.CreateTrustedSecretInput, error) {
+	res, err := ec.unmarshalInputCreateTrustedSecretInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateUserSecretInput2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐCreateUserSecretInput(ctx context.Context, v any) (model.CreateUserSecretInput, error) {
 	res, err := ec.unmarshalInputCreateUserSecretInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -11180,6 +13496,16 @@ func (ec *executionContext) marshalNResourceGroup2githubᚗcomᚋsecretlogᚋsec
 	return v
 }
 
+func (ec *executionContext) unmarshalNResourceState2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceState(ctx context.Context, v any) (model.ResourceState, error) {
+	var res model.ResourceState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNResourceState2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐResourceState(ctx context.Context, sel ast.SelectionSet, v model.ResourceState) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNSecret2ᚕᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐSecretᚄ(ctx context.Context, sel ast.SelectionSet, v []*projections.Secret) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -11328,6 +13654,42 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 	return res
 }
 
+func (ec *executionContext) marshalNTrustedSecret2ᚕᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐTrustedSecretᚄ(ctx context.Context, sel ast.SelectionSet, v []*projections.TrustedSecret) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTrustedSecret2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐTrustedSecret(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTrustedSecret2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋprojectionsᚐTrustedSecret(ctx context.Context, sel ast.SelectionSet, v *projections.TrustedSecret) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._TrustedSecret(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNTrustedSecretList2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐTrustedSecretList(ctx context.Context, sel ast.SelectionSet, v *model.TrustedSecretList) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._TrustedSecretList(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNUpdateSecretDataInput2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐUpdateSecretDataInput(ctx context.Context, v any) (model.UpdateSecretDataInput, error) {
 	res, err := ec.unmarshalInputUpdateSecretDataInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -11335,6 +13697,16 @@ func (ec *executionContext) unmarshalNUpdateSecretDataInput2githubᚗcomᚋsecre
 
 func (ec *executionContext) unmarshalNUpdateSecretInput2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐUpdateSecretInput(ctx context.Context, v any) (model.UpdateSecretInput, error) {
 	res, err := ec.unmarshalInputUpdateSecretInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateTrustedSecretDataInput2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐUpdateTrustedSecretDataInput(ctx context.Context, v any) (model.UpdateTrustedSecretDataInput, error) {
+	res, err := ec.unmarshalInputUpdateTrustedSecretDataInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateTrustedSecretInput2githubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐUpdateTrustedSecretInput(ctx context.Context, v any) (model.UpdateTrustedSecretInput, error) {
+	res, err := ec.unmarshalInputUpdateTrustedSecretInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 

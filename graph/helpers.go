@@ -68,6 +68,14 @@ func userSecretAfter(res commands.Result) (*projections.UserSecret, error) {
 	return userSecretView(s), nil
 }
 
+func trustedSecretAfter(res commands.Result) (*projections.TrustedSecret, error) {
+	s, ok := res.State.(*commands.TrustedSecret)
+	if !ok {
+		return nil, fmt.Errorf("graph: a trusted secret command returned %T", res.State)
+	}
+	return trustedSecretView(s), nil
+}
+
 func str(p *string) string {
 	if p == nil {
 		return ""

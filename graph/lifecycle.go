@@ -125,3 +125,10 @@ func resourceState(s *string) *model.ResourceState {
 	st := model.ResourceState(*s)
 	return &st
 }
+
+func asTrustedSecret(res commands.Result, err error) (*projections.TrustedSecret, error) {
+	if err != nil {
+		return nil, err
+	}
+	return trustedSecretAfter(res)
+}

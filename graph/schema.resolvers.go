@@ -50,7 +50,7 @@ func (r *mutationResolver) UpdateSecret(ctx context.Context, input model.UpdateS
 		return nil, err
 	}
 	return asSecret(r.App.UpdateSecret.Handle(ctx, commands.UpdateSecret{Target: t, Name: input.Name, Tags: input.Tags,
-		ProjectID: input.ProjectID, Settings: commands.ChangeSettings{Description: input.Description,
+		ProjectID: input.ProjectID, TrustedSecretID: input.TrustedSecretID, Settings: commands.ChangeSettings{Description: input.Description,
 			MaxVersions: input.MaxVersions, AutoRotation: input.AutoRotation, RotationPeriodHours: input.RotationPeriodHours}}))
 }
 
@@ -214,6 +214,53 @@ func (r *mutationResolver) RotateUserSecret(ctx context.Context, userSecretID st
 	return asUserSecret(lifecycle(ctx, r.App.Rotate, "user secret", userSecretID, expectedVersion, func(t commands.Target) commands.Rotate { return commands.Rotate{Target: t} }))
 }
 
+// CreateTrustedSecret is the resolver for the createTrustedSecret field.
+func (r *mutationResolver) CreateTrustedSecret(ctx context.Context, input model.CreateTrustedSecretInput) (*projections.TrustedSecret, error) {
+	m, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.App.CreateTrustedSecret.Handle(ctx, commands.CreateTrustedSecret{Meta: m, Name: input.Name,
+		Data: input.Data, SchemaID: str(input.SchemaID), Tags: input.Tags,
+		ResourceGroup: auth.ResourceGroup(input.ResourceGroup), WorkspaceID: str(input.WorkspaceID),
+		TrustedAccountID: str(input.TrustedAccountID),
+		Settings:         settings(input.Description, input.KmsKeyID, input.MaxVersions, nil, nil)})
+	if err != nil {
+		return nil, err
+	}
+	return trustedSecretAfter(res)
+}
+
+// UpdateTrustedSecret is the resolver for the updateTrustedSecret field.
+func (r *mutationResolver) UpdateTrustedSecret(ctx context.Context, input model.UpdateTrustedSecretInput) (*projections.TrustedSecret, error) {
+	t, err := target(ctx, "trusted secret", input.TrustedSecretID, input.ExpectedVersion)
+	if err != nil {
+		return nil, err
+	}
+	return asTrustedSecret(r.App.UpdateTrustedSecret.Handle(ctx, commands.UpdateTrustedSecret{Target: t, Name: input.Name,
+		Tags: input.Tags, Settings: commands.ChangeSettings{Description: input.Description, MaxVersions: input.MaxVersions}}))
+}
+
+// UpdateTrustedSecretData is the resolver for the updateTrustedSecretData field.
+func (r *mutationResolver) UpdateTrustedSecretData(ctx context.Context, input model.UpdateTrustedSecretDataInput) (*projections.TrustedSecret, error) {
+	t, err := target(ctx, "trusted secret", input.TrustedSecretID, input.ExpectedVersion)
+	if err != nil {
+		return nil, err
+	}
+	return asTrustedSecret(r.App.UpdateTrustedSecretData.Handle(ctx, commands.UpdateTrustedSecretData{Target: t, Data: input.Data,
+		SchemaID: input.SchemaID}))
+}
+
+// DeleteTrustedSecret is the resolver for the deleteTrustedSecret field.
+func (r *mutationResolver) DeleteTrustedSecret(ctx context.Context, trustedSecretID string, recoveryWindowDays *int, force *bool, expectedVersion *int) (bool, error) {
+	return r.remove(ctx, "trusted secret", trustedSecretID, recoveryWindowDays, force, expectedVersion)
+}
+
+// RestoreTrustedSecret is the resolver for the restoreTrustedSecret field.
+func (r *mutationResolver) RestoreTrustedSecret(ctx context.Context, trustedSecretID string) (*projections.TrustedSecret, error) {
+	return asTrustedSecret(lifecycle(ctx, r.App.Restore, "trusted secret", trustedSecretID, nil, func(t commands.Target) commands.Restore { return commands.Restore{Target: t} }))
+}
+
 // Secret is the resolver for the secret field.
 func (r *queryResolver) Secret(ctx context.Context, secretID string, asOf *time.Time) (*projections.Secret, error) {
 	if asOf != nil {
@@ -374,6 +421,83 @@ func (r *queryResolver) PendingDeletions(ctx context.Context, resourceType *stri
 	return pendingDeletions(r.Reader.PendingDeletions(ctx, id, str(resourceType)))
 }
 
+// TrustedSecret is the resolver for the trustedSecret field.
+func (r *queryResolver) TrustedSecret(ctx context.Context, trustedSecretID string, asOf *time.Time) (*projections.TrustedSecret, error) {
+	if asOf != nil {
+		m, err := meta(ctx)
+		if err != nil {
+			return nil, err
+		}
+		agg, err := r.App.ReadTrustedSecretAsOf.Handle(ctx, commands.ReadTrustedSecretAsOf{Meta: m,
+			TrustedSecretID: trustedSecretID, AsOf: *asOf})
+		if err != nil {
+			return nil, err
+		}
+		return trustedSecretView(agg), nil
+	}
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := r.Reader.TrustedSecret(ctx, id, trustedSecretID)
+	if err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// TrustedSecrets is the resolver for the trustedSecrets field.
+func (r *queryResolver) TrustedSecrets(ctx context.Context, query *model.QueryInput, trustedSecretID *string, name *string, schemaID *string, provider *string, trustedAccountID *string, workspaceID *string) (*model.TrustedSecretList, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q := listQuery(query, map[string]*string{"trustedSecretId": trustedSecretID,
+		"name": name, "schemaId": schemaID, "provider": provider, "trustedAccountId": trustedAccountID,
+		"workspaceId": workspaceID})
+	items, total, err := r.Reader.TrustedSecrets(ctx, id, q)
+	if err != nil {
+		return nil, err
+	}
+	out := &model.TrustedSecretList{TotalCount: total, Results: make([]*projections.TrustedSecret, len(items))}
+	for i := range items {
+		out.Results[i] = &items[i]
+	}
+	return out, nil
+}
+
+// TrustedSecretStat is the resolver for the trustedSecretStat field.
+func (r *queryResolver) TrustedSecretStat(ctx context.Context, query map[string]any) (map[string]any, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Reader.Stat(ctx, id, projections.TrustedSecretResource, query)
+}
+
+// TrustedSecretData is the resolver for the trustedSecretData field.
+func (r *queryResolver) TrustedSecretData(ctx context.Context, trustedSecretID string, version *int, stage *string) (*model.SecretData, error) {
+	m, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rv, err := r.App.RevealTrustedSecretData.Handle(ctx, commands.RevealTrustedSecretData{Meta: m, TrustedSecretID: trustedSecretID,
+		RevealOptions: revealOptions(version, stage)})
+	if err != nil {
+		return nil, err
+	}
+	return secretData(rv), nil
+}
+
+// TrustedSecretVersions is the resolver for the trustedSecretVersions field.
+func (r *queryResolver) TrustedSecretVersions(ctx context.Context, trustedSecretID string, first *int, after *string) (*model.SecretVersionPage, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return versionPage(r.Reader.Versions(ctx, id, "TrustedSecret", trustedSecretID, first, after))
+}
+
 // SecretHistory is the resolver for the secretHistory field.
 func (r *queryResolver) SecretHistory(ctx context.Context, secretID string, first *int, after *string) (*model.AuditEventPage, error) {
 	id, err := caller(ctx)
@@ -390,6 +514,15 @@ func (r *queryResolver) UserSecretHistory(ctx context.Context, userSecretID stri
 		return nil, err
 	}
 	return auditPage(r.Reader.History(ctx, id, "UserSecret", userSecretID, first, after))
+}
+
+// TrustedSecretHistory is the resolver for the trustedSecretHistory field.
+func (r *queryResolver) TrustedSecretHistory(ctx context.Context, trustedSecretID string, first *int, after *string) (*model.AuditEventPage, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return auditPage(r.Reader.History(ctx, id, "TrustedSecret", trustedSecretID, first, after))
 }
 
 // AuditEvents is the resolver for the auditEvents field.
@@ -439,6 +572,16 @@ func (r *secretResolver) LastUsedAt(ctx context.Context, obj *projections.Secret
 	return r.Reader.LastUsed(ctx, obj.SecretID)
 }
 
+// ResourceGroup is the resolver for the resourceGroup field.
+func (r *trustedSecretResolver) ResourceGroup(ctx context.Context, obj *projections.TrustedSecret) (model.ResourceGroup, error) {
+	return model.ResourceGroup(obj.ResourceGroup), nil
+}
+
+// State is the resolver for the state field.
+func (r *trustedSecretResolver) State(ctx context.Context, obj *projections.TrustedSecret) (model.ResourceState, error) {
+	return model.ResourceState(obj.State), nil
+}
+
 // State is the resolver for the state field.
 func (r *userSecretResolver) State(ctx context.Context, obj *projections.UserSecret) (*model.ResourceState, error) {
 	return resourceState(obj.StateOrNull()), nil
@@ -461,13 +604,17 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 // Secret returns SecretResolver implementation.
 func (r *Resolver) Secret() SecretResolver { return &secretResolver{r} }
 
+// TrustedSecret returns TrustedSecretResolver implementation.
+func (r *Resolver) TrustedSecret() TrustedSecretResolver { return &trustedSecretResolver{r} }
+
 // UserSecret returns UserSecretResolver implementation.
 func (r *Resolver) UserSecret() UserSecretResolver { return &userSecretResolver{r} }
 
 type (
-	auditEventResolver struct{ *Resolver }
-	mutationResolver   struct{ *Resolver }
-	queryResolver      struct{ *Resolver }
-	secretResolver     struct{ *Resolver }
-	userSecretResolver struct{ *Resolver }
+	auditEventResolver    struct{ *Resolver }
+	mutationResolver      struct{ *Resolver }
+	queryResolver         struct{ *Resolver }
+	secretResolver        struct{ *Resolver }
+	trustedSecretResolver struct{ *Resolver }
+	userSecretResolver    struct{ *Resolver }
 )

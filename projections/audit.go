@@ -53,6 +53,7 @@ type AuditState struct {
 	UserID           string         `json:"userId,omitempty"`
 	ServiceAccountID string         `json:"serviceAccountId,omitempty"`
 	TrustedSecretID  string         `json:"trustedSecretId,omitempty"`
+	TrustedAccountID string         `json:"trustedAccountId,omitempty"`
 	DataVersion      int64          `json:"dataVersion"`
 	Deleted          bool           `json:"deleted,omitempty"`
 }
@@ -76,6 +77,10 @@ func auditState(r commands.Resource) AuditState {
 	case *commands.UserSecret:
 		return AuditState{Name: s.Name, SchemaID: s.SchemaID, Provider: s.Provider, Tags: s.Tags, DomainID: s.DomainID,
 			UserID: s.UserID, DataVersion: s.DataVersion, Deleted: s.Deleted}
+	case *commands.TrustedSecret:
+		return AuditState{Name: s.Name, SchemaID: s.SchemaID, Provider: s.Provider, Tags: s.Tags,
+			ResourceGroup: string(s.Scope.Group), DomainID: s.Scope.DomainID, WorkspaceID: s.Scope.WorkspaceID,
+			TrustedAccountID: s.TrustedAccountID, DataVersion: s.DataVersion, Deleted: s.Deleted}
 	}
 	return AuditState{}
 }
@@ -119,6 +124,8 @@ func auditEntry(c commands.Change) (auditRow, error) {
 		// A read changes nothing; it records who read which version.
 		row.DataVersion = e.DataVersion
 	case *events.UserSecretDataRead:
+		row.DataVersion = e.DataVersion
+	case *events.TrustedSecretDataRead:
 		row.DataVersion = e.DataVersion
 	default:
 		var prev AuditState

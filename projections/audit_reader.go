@@ -148,11 +148,15 @@ func (r *Reader) History(ctx context.Context, id auth.Identity, resourceType, re
 	}
 	st := auditState(res)
 	var visible bool
-	if resourceType == "UserSecret" {
+	scope := auth.Scope{Group: auth.ResourceGroup(st.ResourceGroup), DomainID: st.DomainID,
+		WorkspaceID: st.WorkspaceID, ProjectID: st.ProjectID}
+	switch resourceType {
+	case "UserSecret":
 		visible = id.CanReadUserSecret(st.DomainID, st.UserID)
-	} else {
-		visible = id.CanReadSecret(auth.Scope{Group: auth.ResourceGroup(st.ResourceGroup), DomainID: st.DomainID,
-			WorkspaceID: st.WorkspaceID, ProjectID: st.ProjectID})
+	case "TrustedSecret":
+		visible = id.CanReadTrustedSecret(scope)
+	default:
+		visible = id.CanReadSecret(scope)
 	}
 	if st.Deleted {
 		visible = visible && (id.Role == auth.RoleDomainAdmin || id.Role == auth.RoleSystem)

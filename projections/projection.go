@@ -45,11 +45,11 @@ const (
 )
 
 // Inline returns the projections written in the transaction of every write:
-// the snapshots commands load from, the secrets and user secrets that
-// get/list/stat answer from, and the audit trail.
+// the snapshots commands load from, the secrets, user secrets and trusted
+// secrets that get/list/stat answer from, and the audit trail.
 func Inline() []Projection {
-	return []Projection{SnapshotProjection{}, SecretProjection{}, UserSecretProjection{}, AuditProjection{},
-		VersionsProjection{}, PendingProjection{}}
+	return []Projection{SnapshotProjection{}, SecretProjection{}, UserSecretProjection{}, TrustedSecretProjection{},
+		AuditProjection{}, VersionsProjection{}, PendingProjection{}}
 }
 
 // Async returns the projections a leased runner applies after the fact.

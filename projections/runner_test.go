@@ -210,7 +210,10 @@ func TestAsyncRunnerOneLeaderAndTakeover(t *testing.T) {
 	if rb.Status()[projections.UsageProjectionName].Leader {
 		leader, follower = rb, ra
 	}
-	_, err = a.pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()`)
+	// Only this test's database: the cluster is shared with tests running in
+	// parallel, whose sessions hold advisory locks too (migrations, writes).
+	_, err = a.pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND pid <> pg_backend_pid() AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
 	require.NoError(t, err)
 	died := time.Now()
 	a.read(t, res.ID, 10)

@@ -154,7 +154,7 @@ DELETE FROM ` + events.OffsetsTable + `;
 DROP TABLE IF EXISTS secrets, user_secrets, audit_events;`
 
 func readModels(suffix string) string {
-	return strings.ReplaceAll(readModelDDL+auditDDL+snapshotsDDL+usageDDL, "{{suffix}}", suffix)
+	return strings.ReplaceAll(readModelDDL+trustedSecretsDDL+auditDDL+snapshotsDDL+usageDDL, "{{suffix}}", suffix)
 }
 
 // liveTables are every read-model table, by their live names.
@@ -182,6 +182,7 @@ CREATE TABLE IF NOT EXISTS audit_streams (resource_id text PRIMARY KEY, resource
 	m.AppendMigration("secret lifecycle", `DROP TABLE IF EXISTS secrets, user_secrets, audit_events, snapshots, resource_usage, resource_versions, pending_deletions;
 DROP TABLE IF EXISTS resource_usage;
 DELETE FROM `+events.OffsetsTable+`;`+readModels(""), "")
+	m.AppendMigration("trusted secrets", strings.ReplaceAll(trustedSecretsDDL, "{{suffix}}", ""), "")
 	if err := m.Migrate(ctx); err != nil {
 		return false, err
 	}
@@ -237,7 +238,7 @@ func Reset(ctx context.Context, conn *pgx.Conn) error {
 	if _, err := tx.Exec(ctx, `DELETE FROM `+events.OffsetsTable); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, readModels("")); err != nil {
+	if _, err := tx.Exec(ctx, readModels("")+strings.ReplaceAll(trustedSecretsDDL, "{{suffix}}", "")); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)

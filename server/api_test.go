@@ -332,6 +332,9 @@ func TestAPICreateSecret(t *testing.T) {
 	s := newStack(t)
 	tk := apiNewTokens(s)
 
+	// A trusted secret the DOMAIN secret below links to (its data merges under the secret's).
+	trusted := apiCreateTrusted(t, s, tk.admin, map[string]any{"name": "root", "resourceGroup": "DOMAIN",
+		"data": map[string]any{"region_name": "us-east-1"}}).TrustedSecretID
 	cases := []struct {
 		name    string
 		token   string
@@ -343,10 +346,10 @@ func TestAPICreateSecret(t *testing.T) {
 			name: "DOMAIN aws", token: tk.admin, subject: "sub-alice",
 			in: map[string]any{"name": "  aws-prod  ", "resourceGroup": "DOMAIN", "schemaId": "aws_access_key",
 				"data": apiAWSData("s3cr3t-domain"), "tags": map[string]any{"env": "  prod  ", "cost": 3, "on": true},
-				"serviceAccountId": "sa-1", "trustedSecretId": "trusted-secret-0123456789ab"},
+				"serviceAccountId": "sa-1", "trustedSecretId": trusted},
 			want: apiSecret{Name: "aws-prod", SchemaID: apiStr("aws_access_key"), Provider: apiStr("aws"),
 				Tags: map[string]any{"env": "prod", "cost": float64(3), "on": true}, ResourceGroup: "DOMAIN",
-				DomainID: "domain-a", ServiceAccountID: apiStr("sa-1"), TrustedSecretID: apiStr("trusted-secret-0123456789ab")},
+				DomainID: "domain-a", ServiceAccountID: apiStr("sa-1"), TrustedSecretID: apiStr(trusted)},
 		},
 		{
 			name: "WORKSPACE google", token: tk.admin, subject: "sub-alice",
@@ -436,11 +439,13 @@ func TestAPIGetAndListSecrets(t *testing.T) {
 	s := newStack(t)
 	tk := apiNewTokens(s)
 
+	trusted := apiCreateTrusted(t, s, tk.admin, map[string]any{"name": "ws-root", "resourceGroup": "WORKSPACE",
+		"workspaceId": "ws-1", "data": map[string]any{"client_id": "from-trusted"}}).TrustedSecretID
 	alpha := apiCreateSecret(t, s, tk.admin, map[string]any{"name": "alpha", "resourceGroup": "DOMAIN",
 		"schemaId": "aws_access_key", "data": apiAWSData("a"), "serviceAccountId": "sa-1"})
 	bravo := apiCreateSecret(t, s, tk.admin, map[string]any{"name": "bravo", "resourceGroup": "WORKSPACE",
 		"workspaceId": "ws-1", "schemaId": "google_oauth2_credentials", "data": apiGoogleData(),
-		"trustedSecretId": "trusted-secret-aaaaaaaaaaaa"})
+		"trustedSecretId": trusted})
 	charlie := apiCreateSecret(t, s, tk.admin, map[string]any{"name": "charlie", "resourceGroup": "PROJECT",
 		"workspaceId": "ws-1", "projectId": "proj-1", "schemaId": "azure_client_secret", "data": apiAzureData("c")})
 	delta := apiCreateSecret(t, s, tk.admin, map[string]any{"name": "delta", "resourceGroup": "PROJECT",
@@ -473,7 +478,7 @@ func TestAPIGetAndListSecrets(t *testing.T) {
 			{"workspaceId", map[string]any{"workspaceId": "ws-1"}, []apiSecret{bravo, charlie}},
 			{"projectId", map[string]any{"projectId": "proj-2"}, []apiSecret{delta}},
 			{"serviceAccountId", map[string]any{"serviceAccountId": "sa-1"}, []apiSecret{alpha}},
-			{"trustedSecretId", map[string]any{"trustedSecretId": "trusted-secret-aaaaaaaaaaaa"}, []apiSecret{bravo}},
+			{"trustedSecretId", map[string]any{"trustedSecretId": trusted}, []apiSecret{bravo}},
 			{"two filters ANDed", map[string]any{"provider": "aws", "name": "echo"}, []apiSecret{echo}},
 			{"no match", map[string]any{"name": "zulu"}, []apiSecret{}},
 			{"query.filter eq", map[string]any{"q": map[string]any{"filter": []any{map[string]any{"k": "name", "v": "delta", "o": "eq"}}}}, []apiSecret{delta}},

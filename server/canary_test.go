@@ -278,13 +278,17 @@ func TestCanaryNeverStoredInPlaintext(t *testing.T) {
 		updated     = canaryNew(t, "UPDATED")
 		userUpdated = canaryNew(t, "USERUPDATED")
 		rejected    = canaryNew(t, "REJECTED")
-		canaries    = []string{awsKey, plainValue, nestedValue, userValue, updated, userUpdated, rejected}
+		trustedKey  = canaryNew(t, "TRUSTED")
+		trustedNew  = canaryNew(t, "TRUSTEDUPDATED")
+		linkedOwn   = canaryNew(t, "LINKED")
+		canaries    = []string{awsKey, plainValue, nestedValue, userValue, updated, userUpdated, rejected, trustedKey, trustedNew, linkedOwn}
 		forms       = canaryForms(canaries...)
 	)
 	suffix := strings.TrimPrefix(awsKey, "CANARY-AWS-")[:8]
 	awsName := "canary-aws-name-" + suffix
 	plainName := "canary-plain-name-" + suffix
 	userName := "canary-user-name-" + suffix
+	trustedName := "canary-trusted-name-" + suffix
 
 	// Every response body except the intended reveals must be free of canaries.
 	var bodies [][]byte
@@ -328,6 +332,17 @@ func TestCanaryNeverStoredInPlaintext(t *testing.T) {
 		"data": map[string]any{"pin": userValue}}}, &us)
 	userID := us.CreateUserSecret.UserSecretID
 	require.NotEmpty(t, userID)
+	// A trusted secret, and a secret linked to it whose schema needs both values.
+	var ts struct {
+		CreateTrustedSecret struct{ TrustedSecretID string }
+	}
+	mustSend(admin, `mutation($in: CreateTrustedSecretInput!) { createTrustedSecret(input: $in) { trustedSecretId } }`,
+		map[string]any{"in": map[string]any{"name": trustedName, "resourceGroup": "DOMAIN", "schemaId": "aws_access_key",
+			"data": map[string]any{"aws_access_key_id": "AKIATRUSTED", "aws_secret_access_key": trustedKey}}}, &ts)
+	trustedID := ts.CreateTrustedSecret.TrustedSecretID
+	require.NotEmpty(t, trustedID)
+	linkedID := createSecret(map[string]any{"name": "canary-linked-" + suffix, "resourceGroup": "DOMAIN",
+		"schemaId": "aws_assume_role", "trustedSecretId": trustedID, "data": map[string]any{"role_arn": linkedOwn}})
 
 	// 2. Data updates.
 	var upd struct{ UpdateSecretData struct{ Version int } }
@@ -338,6 +353,9 @@ func TestCanaryNeverStoredInPlaintext(t *testing.T) {
 	mustSend(bob, `mutation($in: UpdateUserSecretDataInput!) { updateUserSecretData(input: $in) { userSecretId version } }`,
 		map[string]any{"in": map[string]any{"userSecretId": userID, "data": map[string]any{"pin": userUpdated}}}, &uupd)
 	require.Equal(t, 2, uupd.UpdateUserSecretData.Version)
+	mustSend(admin, `mutation($in: UpdateTrustedSecretDataInput!) { updateTrustedSecretData(input: $in) { version } }`,
+		map[string]any{"in": map[string]any{"trustedSecretId": trustedID,
+			"data": map[string]any{"aws_access_key_id": "AKIATRUSTED", "aws_secret_access_key": trustedNew}}}, nil)
 
 	// 3. Reads through the decrypting path (these answers carry canaries by design).
 	reveal := func(query, id string) map[string]any {
@@ -357,11 +375,20 @@ func TestCanaryNeverStoredInPlaintext(t *testing.T) {
 		reveal(`query($id: ID!) { secretData(secretId: $id) { data } }`, plainID))
 	require.Equal(t, map[string]any{"pin": userUpdated},
 		reveal(`query($id: ID!) { userSecretData(userSecretId: $id) { data } }`, userID))
+	require.Equal(t, map[string]any{"aws_access_key_id": "AKIATRUSTED", "aws_secret_access_key": trustedNew},
+		reveal(`query($id: ID!) { trustedSecretData(trustedSecretId: $id) { data } }`, trustedID))
+	require.Equal(t, map[string]any{"aws_access_key_id": "AKIATRUSTED", "aws_secret_access_key": trustedNew, "role_arn": linkedOwn},
+		reveal(`query($id: ID!) { secretData(secretId: $id) { data } }`, linkedID))
 
 	// Metadata reads and lists must not carry values either.
 	mustSend(admin, `query($id: ID!) { secret(secretId: $id) { secretId name tags version } }`, map[string]any{"id": plainID}, nil)
 	mustSend(admin, `{ secrets { totalCount results { secretId name tags schemaId provider } } }`, nil, nil)
 	mustSend(bob, `{ userSecrets { totalCount results { userSecretId name tags } } }`, nil, nil)
+	mustSend(admin, `{ trustedSecrets { totalCount results { trustedSecretId name tags schemaId provider } } }`, nil, nil)
+	mustSend(admin, `query($id: ID!) { trustedSecretHistory(trustedSecretId: $id) { results { type changes { field old new } } } }`,
+		map[string]any{"id": trustedID}, nil)
+	mustSend(admin, `query($id: ID!) { secretHistory(secretId: $id) { results { type changes { field old new } } } }`,
+		map[string]any{"id": linkedID}, nil)
 
 	// 4. Requests that fail: the error must name the problem, never echo the value.
 	longName := strings.Repeat("n", 256)
@@ -423,6 +450,25 @@ func TestCanaryNeverStoredInPlaintext(t *testing.T) {
 			query: `mutation { createSecret(input: {name: "bad-13", resourceGroup: DOMAIN, data: {k: "` + rejected + `}) { secretId } }`},
 		{name: "bad escape in a string literal", token: admin, code: "",
 			query: `mutation { createSecret(input: {name: "bad-14", resourceGroup: DOMAIN, data: {k: "` + rejected + `\q"}}) { secretId } }`},
+		{name: "trusted: schema mismatch", token: admin, code: "INVALID_ARGUMENT",
+			query: `mutation($in: CreateTrustedSecretInput!) { createTrustedSecret(input: $in) { trustedSecretId } }`,
+			vars: map[string]any{"in": map[string]any{"name": "bad-t1", "resourceGroup": "DOMAIN", "schemaId": "aws_access_key",
+				"data": map[string]any{"aws_access_key_id": rejected}}}},
+		{name: "trusted: PROJECT group", token: admin, code: "INVALID_ARGUMENT",
+			query: `mutation($in: CreateTrustedSecretInput!) { createTrustedSecret(input: $in) { trustedSecretId } }`,
+			vars: map[string]any{"in": map[string]any{"name": "bad-t2", "resourceGroup": "PROJECT", "workspaceId": "ws-1",
+				"data": map[string]any{"k": rejected}}}},
+		{name: "trusted: update not allowed", token: member, code: "",
+			query: `mutation($in: UpdateTrustedSecretDataInput!) { updateTrustedSecretData(input: $in) { version } }`,
+			vars:  map[string]any{"in": map[string]any{"trustedSecretId": trustedID, "data": map[string]any{"k": rejected}}}},
+		{name: "link: missing trusted secret", token: admin, query: createSecretMutation, code: "INVALID_ARGUMENT",
+			vars: map[string]any{"in": map[string]any{"name": "bad-l1", "resourceGroup": "DOMAIN",
+				"trustedSecretId": "trusted-secret-000000000000", "data": map[string]any{"k": rejected}}}},
+		{name: "link: merged value misses a required field", token: admin, query: createSecretMutation, code: "INVALID_ARGUMENT",
+			vars: map[string]any{"in": map[string]any{"name": "bad-l2", "resourceGroup": "DOMAIN", "schemaId": "aws_assume_role",
+				"trustedSecretId": trustedID, "data": map[string]any{"external_id": rejected}}}},
+		{name: "trusted: delete while linked", token: admin, code: "FAILED_PRECONDITION",
+			query: `mutation($id: ID!) { deleteTrustedSecret(trustedSecretId: $id, force: true) }`, vars: map[string]any{"id": trustedID}},
 		{name: "canary used as a variable default of the wrong type", token: admin, code: "",
 			query: `mutation($d: Int = "` + rejected + `") { createSecret(input: {name: "bad-15", resourceGroup: DOMAIN, data: {k: $d}}) { secretId } }`},
 	}
@@ -463,6 +509,9 @@ func TestCanaryNeverStoredInPlaintext(t *testing.T) {
 	var del struct{ DeleteSecret bool }
 	mustSend(admin, `mutation($id: ID!) { deleteSecret(secretId: $id, force: true) }`, map[string]any{"id": awsID}, &del)
 	require.True(t, del.DeleteSecret)
+	// And the linked secret, then its trusted secret (its key is destroyed too).
+	mustSend(admin, `mutation($id: ID!) { deleteSecret(secretId: $id) }`, map[string]any{"id": linkedID}, nil)
+	mustSend(admin, `mutation($id: ID!) { deleteTrustedSecret(trustedSecretId: $id, force: true) }`, map[string]any{"id": trustedID}, nil)
 
 	// 6. Look everywhere.
 	for i, body := range bodies {
@@ -475,7 +524,7 @@ func TestCanaryNeverStoredInPlaintext(t *testing.T) {
 	// Known plaintext proves each scan sees the data: live names in the read
 	// models, and the deleted secret's name only inside the log's bytea
 	// events, which a text dump shows as hex.
-	known := []string{plainName, userName, hex.EncodeToString([]byte(awsName))}
+	known := []string{plainName, userName, hex.EncodeToString([]byte(awsName)), hex.EncodeToString([]byte(trustedName))}
 	rowDump := canaryDumpRows(t, s.DatabaseURL)
 	for _, k := range known {
 		require.True(t, bytes.Contains(rowDump, []byte(k)), "the row dump must show %q, or it proves nothing", k)

@@ -1088,6 +1088,7 @@ var tenancyKeyCreates = []tenancyKeyCreate{
 func TestTenancyMatrix(t *testing.T) {
 	t.Parallel()
 	f := newTenancyFixture(t)
+	trusted := newTenancyTrusted(t, f)
 	requests := tenancyCreateRequests()
 
 	// Reads first, while the store holds exactly the fixtures.
@@ -1177,6 +1178,7 @@ func TestTenancyMatrix(t *testing.T) {
 			})
 		}
 		f.keyCells(t, false)
+		trusted.readCells(t)
 		f.run(t)
 	})
 
@@ -1201,6 +1203,7 @@ func TestTenancyMatrix(t *testing.T) {
 				f.checkCreateSecret(t, c, req, kc.want)
 			})
 		}
+		trusted.createCells(t)
 		f.run(t)
 	})
 
@@ -1228,11 +1231,12 @@ func TestTenancyMatrix(t *testing.T) {
 			}
 		}
 		f.keyCells(t, true)
+		trusted.writeCells(t)
 		f.run(t)
 	})
 
-	t.Logf("tenancy matrix: %d callers, %d secrets, %d user secrets, %d cells",
-		len(f.callers), len(f.secrets), len(f.userSecrets), f.cells.Load())
+	t.Logf("tenancy matrix: %d callers, %d secrets, %d user secrets, %d trusted secrets, %d cells",
+		len(f.callers), len(f.secrets), len(f.userSecrets), len(trusted.secrets), f.cells.Load())
 }
 
 // keyCells queues the hard-coded cells of tenancyKeyCells whose operation

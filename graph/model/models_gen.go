@@ -30,7 +30,7 @@ type AuditEventPage struct {
 type AuditFilter struct {
 	ActorUserID *string `json:"actorUserId,omitempty"`
 	Role        *string `json:"role,omitempty"`
-	// Secret or UserSecret.
+	// Secret, UserSecret or TrustedSecret.
 	ResourceType *string `json:"resourceType,omitempty"`
 	ResourceID   *string `json:"resourceId,omitempty"`
 	// Event types, with or without the .v1 suffix.
@@ -48,14 +48,32 @@ type CreateSecretInput struct {
 	WorkspaceID      *string        `json:"workspaceId,omitempty"`
 	ProjectID        *string        `json:"projectId,omitempty"`
 	ServiceAccountID *string        `json:"serviceAccountId,omitempty"`
-	TrustedSecretID  *string        `json:"trustedSecretId,omitempty"`
-	Description      *string        `json:"description,omitempty"`
+	// Links the secret to a trusted secret of its domain that is DOMAIN-wide or in its workspace
+	// (INVALID_ARGUMENT otherwise). With a schemaId, the data merged over the trusted secret's
+	// must match the schema.
+	TrustedSecretID *string `json:"trustedSecretId,omitempty"`
+	Description     *string `json:"description,omitempty"`
 	// A key id of the server's keyring (unknown: INVALID_ARGUMENT).
 	KmsKeyID *string `json:"kmsKeyId,omitempty"`
 	// 1 to 1000.
 	MaxVersions         *int  `json:"maxVersions,omitempty"`
 	AutoRotation        *bool `json:"autoRotation,omitempty"`
 	RotationPeriodHours *int  `json:"rotationPeriodHours,omitempty"`
+}
+
+type CreateTrustedSecretInput struct {
+	Name string         `json:"name"`
+	Data map[string]any `json:"data"`
+	// DOMAIN or WORKSPACE (PROJECT is INVALID_ARGUMENT).
+	ResourceGroup ResourceGroup  `json:"resourceGroup"`
+	SchemaID      *string        `json:"schemaId,omitempty"`
+	Tags          map[string]any `json:"tags,omitempty"`
+	// WORKSPACE: the workspace (default: the caller's).
+	WorkspaceID      *string `json:"workspaceId,omitempty"`
+	TrustedAccountID *string `json:"trustedAccountId,omitempty"`
+	Description      *string `json:"description,omitempty"`
+	KmsKeyID         *string `json:"kmsKeyId,omitempty"`
+	MaxVersions      *int    `json:"maxVersions,omitempty"`
 }
 
 type CreateUserSecretInput struct {
@@ -161,6 +179,11 @@ type SortInput struct {
 	Desc *bool  `json:"desc,omitempty"`
 }
 
+type TrustedSecretList struct {
+	Results    []*projections.TrustedSecret `json:"results"`
+	TotalCount int                          `json:"totalCount"`
+}
+
 type UpdateSecretDataInput struct {
 	SecretID        string         `json:"secretId"`
 	Data            map[string]any `json:"data"`
@@ -179,6 +202,24 @@ type UpdateSecretInput struct {
 	AutoRotation        *bool          `json:"autoRotation,omitempty"`
 	RotationPeriodHours *int           `json:"rotationPeriodHours,omitempty"`
 	ExpectedVersion     *int           `json:"expectedVersion,omitempty"`
+	// Links the secret to another trusted secret (as in CreateSecretInput); "" unlinks it.
+	TrustedSecretID *string `json:"trustedSecretId,omitempty"`
+}
+
+type UpdateTrustedSecretDataInput struct {
+	TrustedSecretID string         `json:"trustedSecretId"`
+	Data            map[string]any `json:"data"`
+	SchemaID        *string        `json:"schemaId,omitempty"`
+	ExpectedVersion *int           `json:"expectedVersion,omitempty"`
+}
+
+type UpdateTrustedSecretInput struct {
+	TrustedSecretID string         `json:"trustedSecretId"`
+	Name            *string        `json:"name,omitempty"`
+	Tags            map[string]any `json:"tags,omitempty"`
+	Description     *string        `json:"description,omitempty"`
+	MaxVersions     *int           `json:"maxVersions,omitempty"`
+	ExpectedVersion *int           `json:"expectedVersion,omitempty"`
 }
 
 type UpdateUserSecretDataInput struct {
