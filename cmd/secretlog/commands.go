@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/secretlog/secretlog/auth"
+	"github.com/secretlog/secretlog/commands"
 	"github.com/secretlog/secretlog/events"
 	"github.com/secretlog/secretlog/projections"
 	"github.com/secretlog/secretlog/server"
@@ -45,7 +46,8 @@ func serveCommand(cfg *config) *cobra.Command {
 			defer stop()
 			srv, err := server.New(ctx, server.Config{DatabaseURL: url, Keyring: keyring, TokenKey: tokenKey, Logger: log,
 				Limits: cfg.limits, DisableIntrospection: !cfg.introspection, DisableGraphiQL: !cfg.graphiql,
-				MaxTokenTTL: cfg.maxTokenTTL})
+				MaxTokenTTL: cfg.maxTokenTTL, SchedulerEvery: cfg.schedulerInterval,
+				Lifecycle: commands.Lifecycle{RecoveryDays: cfg.recoveryDays, MaxVersions: cfg.maxVersions}})
 			if err != nil {
 				return err
 			}

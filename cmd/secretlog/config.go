@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/secretlog/secretlog/auth"
+	"github.com/secretlog/secretlog/commands"
 	"github.com/secretlog/secretlog/events"
 	"github.com/secretlog/secretlog/localpg"
 	"github.com/secretlog/secretlog/server"
@@ -39,6 +40,10 @@ type config struct {
 	graphiql      bool
 	maxTokenTTL   time.Duration
 	limits        server.Limits
+	// The lifecycle's defaults.
+	recoveryDays      int
+	maxVersions       int
+	schedulerInterval time.Duration
 	// envErrs are environment variables that did not parse; reported before any command runs.
 	envErrs []error
 }
@@ -68,6 +73,9 @@ func (c *config) bind(cmd *cobra.Command) {
 	f.BoolVar(&c.introspection, "introspection", c.envBool("SECRETLOG_INTROSPECTION", true), "answer GraphQL introspection (__schema, __type) [SECRETLOG_INTROSPECTION]")
 	f.BoolVar(&c.graphiql, "graphiql", c.envBool("SECRETLOG_GRAPHIQL", true), "serve GraphiQL at / [SECRETLOG_GRAPHIQL]")
 	f.DurationVar(&c.maxTokenTTL, "max-token-ttl", c.envDuration("SECRETLOG_MAX_TOKEN_TTL", auth.DefaultMaxTTL), "longest token lifetime, minted or accepted [SECRETLOG_MAX_TOKEN_TTL]")
+	f.IntVar(&c.recoveryDays, "recovery-days", c.envInt("SECRETLOG_RECOVERY_DAYS", commands.DefaultRecoveryDays), "recovery window of a delete that names none, 7 to 30 days [SECRETLOG_RECOVERY_DAYS]")
+	f.IntVar(&c.maxVersions, "max-versions", c.envInt("SECRETLOG_MAX_VERSIONS", commands.DefaultMaxVersions), "readable versions kept of a value whose resource sets none [SECRETLOG_MAX_VERSIONS]")
+	f.DurationVar(&c.schedulerInterval, "scheduler-interval", c.envDuration("SECRETLOG_SCHEDULER_INTERVAL", 30*time.Second), "how often the scheduler looks for due deletions and rotations [SECRETLOG_SCHEDULER_INTERVAL]")
 	c.limits = server.DefaultLimits()
 	for _, st := range c.limits.Settings() {
 		usage := st.Usage + " [" + st.Env + "]"
@@ -129,7 +137,19 @@ func (c *config) envDuration(name string, def time.Duration) time.Duration {
 }
 
 // check reports settings that did not parse.
-func (c *config) check() error { return errors.Join(c.envErrs...) }
+func (c *config) check() error {
+	errs := c.envErrs
+	if c.recoveryDays < 7 || c.recoveryDays > 30 {
+		errs = append(errs, fmt.Errorf("--recovery-days (SECRETLOG_RECOVERY_DAYS) must be 7 to 30, got %d", c.recoveryDays))
+	}
+	if c.maxVersions < 1 || c.maxVersions > 1000 {
+		errs = append(errs, fmt.Errorf("--max-versions (SECRETLOG_MAX_VERSIONS) must be 1 to 1000, got %d", c.maxVersions))
+	}
+	if c.schedulerInterval < time.Second {
+		errs = append(errs, fmt.Errorf("--scheduler-interval (SECRETLOG_SCHEDULER_INTERVAL) must be at least 1s"))
+	}
+	return errors.Join(errs...)
+}
 
 func (c *config) logger(w io.Writer) *slog.Logger {
 	if c.logFormat == "json" {
