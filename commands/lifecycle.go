@@ -86,6 +86,46 @@ func (d Deps) create(ctx context.Context, meta Meta, tenant events.Tenant, empty
 	return res, err
 }
 
+// changeValue is update…Data for every kind: the new value, validated
+// against schemaID (else the current schema), becomes the next version; a
+// linked secret's value is validated merged with its trusted secret's.
+func (d Deps) changeValue(ctx context.Context, t Target, kind string, schemaID *string, data map[string]any) (Result, error) {
+	t.Kind = kind
+	return d.changeTarget(ctx, t, false, func(r Resource) (Decision, error) {
+		id := r.Base().SchemaID
+		if schemaID != nil {
+			id = *schemaID
+		}
+		if s, ok := r.(*Secret); ok && s.TrustedSecretID != "" {
+			return d.linkedValue(ctx, s, id, data)
+		}
+		return d.newValue(ctx, r, id, data)
+	})
+}
+
+// described is the decision changing r's name and tags (the event mk
+// builds) and its settings, where tenant is where r lives afterwards; no
+// events when nothing changes.
+func described(r Resource, tenant events.Tenant, name *string, tags map[string]any, settings ChangeSettings,
+	mk func(name *string, tags map[string]any) Emit) (Decision, error) {
+	n, t, err := metadataChange(name, tags, r.Base())
+	if err != nil {
+		return Decision{}, err
+	}
+	s, err := settingsChange(settings, r.Base().Settings)
+	if err != nil {
+		return Decision{}, err
+	}
+	dec := Decision{Tenant: tenant}
+	if n != nil || t != nil {
+		dec.Events = append(dec.Events, mk(n, t))
+	}
+	if s != nil {
+		dec.Events = append(dec.Events, Emit{events.SettingsChangedV1, *s})
+	}
+	return dec, nil
+}
+
 // newValue validates data against schemaID and records it as the next version.
 func (d Deps) newValue(ctx context.Context, cur Resource, schemaID string, data map[string]any) (Decision, error) {
 	plain, provider, err := checkData(d.Schemas, schemaID, data)

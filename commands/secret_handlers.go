@@ -162,12 +162,7 @@ func (d Deps) HandleUpdateSecret(ctx context.Context, cmd UpdateSecret) (Result,
 	cmd.Target.Kind = "secret"
 	return d.changeTarget(ctx, cmd.Target, false, func(r Resource) (Decision, error) {
 		s := r.(*Secret)
-		name, tags, err := metadataChange(cmd.Name, cmd.Tags, &s.Versioned)
-		if err != nil {
-			return Decision{}, err
-		}
-		ev := events.SecretUpdated{Name: name, Tags: tags}
-		changed := name != nil || tags != nil
+		var projectID *string
 		newScope := s.Scope
 		if cmd.ProjectID != nil && *cmd.ProjectID != s.Scope.ProjectID {
 			if s.Scope.Group != auth.GroupProject {
@@ -183,15 +178,17 @@ func (d Deps) HandleUpdateSecret(ctx context.Context, cmd UpdateSecret) (Result,
 			if !cmd.Actor.CanWriteSecret(newScope) {
 				return Decision{}, denied("%s may not move secret %q to project %q", cmd.Actor.Role, s.ID, newScope.ProjectID)
 			}
-			ev.ProjectID, changed = cmd.ProjectID, true
+			projectID = cmd.ProjectID
 		}
-		settings, err := settingsChange(cmd.Settings, s.Settings)
+		dec, err := described(s, secretTenant(newScope), cmd.Name, cmd.Tags, cmd.Settings, func(name *string, tags map[string]any) Emit {
+			return Emit{events.SecretUpdatedV1, events.SecretUpdated{Name: name, Tags: tags, ProjectID: projectID}}
+		})
 		if err != nil {
 			return Decision{}, err
 		}
-		dec := Decision{Tenant: secretTenant(newScope)}
-		if changed {
-			dec.Events = append(dec.Events, Emit{events.SecretUpdatedV1, ev})
+		if projectID != nil && (len(dec.Events) == 0 || dec.Events[0].Type != events.SecretUpdatedV1) {
+			// A move alone.
+			dec.Events = append([]Emit{{events.SecretUpdatedV1, events.SecretUpdated{ProjectID: projectID}}}, dec.Events...)
 		}
 		if cmd.TrustedSecretID != nil && *cmd.TrustedSecretID != s.TrustedSecretID {
 			checks, err := d.relink(ctx, s, newScope, *cmd.TrustedSecretID)
@@ -201,26 +198,13 @@ func (d Deps) HandleUpdateSecret(ctx context.Context, cmd UpdateSecret) (Result,
 			dec.Checks = checks
 			dec.Events = append(dec.Events, Emit{events.SecretLinkChangedV1, events.SecretLinkChanged{TrustedSecretID: *cmd.TrustedSecretID}})
 		}
-		if settings != nil {
-			dec.Events = append(dec.Events, Emit{events.SettingsChangedV1, *settings})
-		}
 		return dec, nil
 	})
 }
 
 // HandleUpdateSecretData seals the new value and starts a new data version.
 func (d Deps) HandleUpdateSecretData(ctx context.Context, cmd UpdateSecretData) (Result, error) {
-	cmd.Target.Kind = "secret"
-	return d.changeTarget(ctx, cmd.Target, false, func(r Resource) (Decision, error) {
-		schemaID := r.Base().SchemaID
-		if cmd.SchemaID != nil {
-			schemaID = *cmd.SchemaID
-		}
-		if s := r.(*Secret); s.TrustedSecretID != "" {
-			return d.linkedValue(ctx, s, schemaID, cmd.Data)
-		}
-		return d.newValue(ctx, r, schemaID, cmd.Data)
-	})
+	return d.changeValue(ctx, cmd.Target, "secret", cmd.SchemaID, cmd.Data)
 }
 
 // RevealSecretData asks for a secret's value (SYSCURRENT unless a version

@@ -134,23 +134,9 @@ func (d Deps) loadTrustedSecretFor(ctx context.Context, meta Meta, id string) (*
 func (d Deps) HandleUpdateTrustedSecret(ctx context.Context, cmd UpdateTrustedSecret) (Result, error) {
 	cmd.Target.Kind = "trusted secret"
 	return d.changeTarget(ctx, cmd.Target, false, func(r Resource) (Decision, error) {
-		s := r.(*TrustedSecret)
-		name, tags, err := metadataChange(cmd.Name, cmd.Tags, &s.Versioned)
-		if err != nil {
-			return Decision{}, err
-		}
-		settings, err := settingsChange(cmd.Settings, s.Settings)
-		if err != nil {
-			return Decision{}, err
-		}
-		dec := Decision{Tenant: s.Tenant()}
-		if name != nil || tags != nil {
-			dec.Events = append(dec.Events, Emit{events.TrustedSecretUpdatedV1, events.TrustedSecretUpdated{Name: name, Tags: tags}})
-		}
-		if settings != nil {
-			dec.Events = append(dec.Events, Emit{events.SettingsChangedV1, *settings})
-		}
-		return dec, nil
+		return described(r, r.Tenant(), cmd.Name, cmd.Tags, cmd.Settings, func(name *string, tags map[string]any) Emit {
+			return Emit{events.TrustedSecretUpdatedV1, events.TrustedSecretUpdated{Name: name, Tags: tags}}
+		})
 	})
 }
 
@@ -158,14 +144,7 @@ func (d Deps) HandleUpdateTrustedSecret(ctx context.Context, cmd UpdateTrustedSe
 // version. Linked secrets read it from then on; their schemas are checked
 // against the merged value when they are read (see revealLinked).
 func (d Deps) HandleUpdateTrustedSecretData(ctx context.Context, cmd UpdateTrustedSecretData) (Result, error) {
-	cmd.Target.Kind = "trusted secret"
-	return d.changeTarget(ctx, cmd.Target, false, func(r Resource) (Decision, error) {
-		schemaID := r.Base().SchemaID
-		if cmd.SchemaID != nil {
-			schemaID = *cmd.SchemaID
-		}
-		return d.newValue(ctx, r, schemaID, cmd.Data)
-	})
+	return d.changeValue(ctx, cmd.Target, "trusted secret", cmd.SchemaID, cmd.Data)
 }
 
 // HandleRevealTrustedSecretData decrypts the current value for SYSTEM callers of the trusted secret's domain.

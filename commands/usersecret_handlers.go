@@ -90,36 +90,15 @@ func (d Deps) loadUserSecretFor(ctx context.Context, meta Meta, id string) (*Use
 func (d Deps) HandleUpdateUserSecret(ctx context.Context, cmd UpdateUserSecret) (Result, error) {
 	cmd.Target.Kind = "user secret"
 	return d.changeTarget(ctx, cmd.Target, false, func(r Resource) (Decision, error) {
-		s := r.(*UserSecret)
-		name, tags, err := metadataChange(cmd.Name, cmd.Tags, &s.Versioned)
-		if err != nil {
-			return Decision{}, err
-		}
-		settings, err := settingsChange(cmd.Settings, s.Settings)
-		if err != nil {
-			return Decision{}, err
-		}
-		dec := Decision{Tenant: s.Tenant()}
-		if name != nil || tags != nil {
-			dec.Events = append(dec.Events, Emit{events.UserSecretUpdatedV1, events.UserSecretUpdated{Name: name, Tags: tags}})
-		}
-		if settings != nil {
-			dec.Events = append(dec.Events, Emit{events.SettingsChangedV1, *settings})
-		}
-		return dec, nil
+		return described(r, r.Tenant(), cmd.Name, cmd.Tags, cmd.Settings, func(name *string, tags map[string]any) Emit {
+			return Emit{events.UserSecretUpdatedV1, events.UserSecretUpdated{Name: name, Tags: tags}}
+		})
 	})
 }
 
 // HandleUpdateUserSecretData seals the new value.
 func (d Deps) HandleUpdateUserSecretData(ctx context.Context, cmd UpdateUserSecretData) (Result, error) {
-	cmd.Target.Kind = "user secret"
-	return d.changeTarget(ctx, cmd.Target, false, func(r Resource) (Decision, error) {
-		schemaID := r.Base().SchemaID
-		if cmd.SchemaID != nil {
-			schemaID = *cmd.SchemaID
-		}
-		return d.newValue(ctx, r, schemaID, cmd.Data)
-	})
+	return d.changeValue(ctx, cmd.Target, "user secret", cmd.SchemaID, cmd.Data)
 }
 
 // HandleRevealUserSecretData decrypts a value for SYSTEM callers of the owner's domain.
