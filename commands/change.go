@@ -143,6 +143,14 @@ func (d Deps) commitGroup(ctx context.Context, id string, empty Resource, batch 
 		if errors.Is(err, events.ErrConflict) {
 			continue
 		}
+		if err != nil && len(live) > 1 {
+			// One request's check (or a bad value) failed the group: the
+			// others must not pay for it. Commit each on its own.
+			for _, r := range live {
+				d.commitGroup(ctx, id, empty, []*changeRequest{r})
+			}
+			return
+		}
 		for i, r := range live {
 			if err != nil {
 				r.done <- changeResult{err: err}
