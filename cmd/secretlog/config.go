@@ -39,6 +39,8 @@ type config struct {
 	graphiql      bool
 	maxTokenTTL   time.Duration
 	limits        server.Limits
+	// eventStoreURL is the EventStoreDB to use as the log (eventstore.go).
+	eventStoreURL string
 	// envErrs are environment variables that did not parse; reported before any command runs.
 	envErrs []error
 }
@@ -68,6 +70,7 @@ func (c *config) bind(cmd *cobra.Command) {
 	f.BoolVar(&c.introspection, "introspection", c.envBool("SECRETLOG_INTROSPECTION", true), "answer GraphQL introspection (__schema, __type) [SECRETLOG_INTROSPECTION]")
 	f.BoolVar(&c.graphiql, "graphiql", c.envBool("SECRETLOG_GRAPHIQL", true), "serve GraphiQL at / [SECRETLOG_GRAPHIQL]")
 	f.DurationVar(&c.maxTokenTTL, "max-token-ttl", c.envDuration("SECRETLOG_MAX_TOKEN_TTL", auth.DefaultMaxTTL), "longest token lifetime, minted or accepted [SECRETLOG_MAX_TOKEN_TTL]")
+	f.StringVar(&c.eventStoreURL, "eventstore-url", env("SECRETLOG_EVENTSTORE_URL", ""), "EventStoreDB connection string for the log, e.g. esdb://localhost:2113?tls=false; used only by the eventstore check command so far; serve refuses to start with it (README: EventStoreDB) [SECRETLOG_EVENTSTORE_URL]")
 	c.limits = server.DefaultLimits()
 	for _, st := range c.limits.Settings() {
 		usage := st.Usage + " [" + st.Env + "]"
