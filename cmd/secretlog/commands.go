@@ -28,6 +28,9 @@ func serveCommand(cfg *config) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			log := cfg.logger(os.Stderr)
+			if err := cfg.refuseEventStore(); err != nil {
+				return err
+			}
 			if err := cfg.requireKeys(); err != nil {
 				return err
 			}
