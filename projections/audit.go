@@ -54,8 +54,16 @@ type AuditState struct {
 	ServiceAccountID string         `json:"serviceAccountId,omitempty"`
 	TrustedSecretID  string         `json:"trustedSecretId,omitempty"`
 	TrustedAccountID string         `json:"trustedAccountId,omitempty"`
-	DataVersion      int64          `json:"dataVersion"`
-	Deleted          bool           `json:"deleted,omitempty"`
+	// The lifecycle's metadata, so that Disabled, DeletionScheduled,
+	// SettingsChanged … name what they changed. State is empty once deleted.
+	State               string `json:"state,omitempty"`
+	Description         string `json:"description,omitempty"`
+	KmsKeyID            string `json:"kmsKeyId,omitempty"`
+	MaxVersions         int    `json:"maxVersions,omitempty"`
+	AutoRotation        bool   `json:"autoRotation,omitempty"`
+	RotationPeriodHours int    `json:"rotationPeriodHours,omitempty"`
+	DataVersion         int64  `json:"dataVersion"`
+	Deleted             bool   `json:"deleted,omitempty"`
 }
 
 // FieldChange is one changed metadata field. Secret values never appear:
@@ -68,21 +76,30 @@ type FieldChange struct {
 
 // auditState is the metadata of a resource as the trail compares it.
 func auditState(r commands.Resource) AuditState {
+	var st AuditState
 	switch s := r.(type) {
 	case *commands.Secret:
-		return AuditState{Name: s.Name, SchemaID: s.SchemaID, Provider: s.Provider, Tags: s.Tags,
+		st = AuditState{Name: s.Name, SchemaID: s.SchemaID, Provider: s.Provider, Tags: s.Tags,
 			ResourceGroup: string(s.Scope.Group), DomainID: s.Scope.DomainID, WorkspaceID: s.Scope.WorkspaceID,
-			ProjectID: s.Scope.ProjectID, ServiceAccountID: s.ServiceAccountID, TrustedSecretID: s.TrustedSecretID,
-			DataVersion: s.DataVersion, Deleted: s.Deleted}
+			ProjectID: s.Scope.ProjectID, ServiceAccountID: s.ServiceAccountID, TrustedSecretID: s.TrustedSecretID}
 	case *commands.UserSecret:
-		return AuditState{Name: s.Name, SchemaID: s.SchemaID, Provider: s.Provider, Tags: s.Tags, DomainID: s.DomainID,
-			UserID: s.UserID, DataVersion: s.DataVersion, Deleted: s.Deleted}
+		st = AuditState{Name: s.Name, SchemaID: s.SchemaID, Provider: s.Provider, Tags: s.Tags, DomainID: s.DomainID,
+			UserID: s.UserID}
 	case *commands.TrustedSecret:
-		return AuditState{Name: s.Name, SchemaID: s.SchemaID, Provider: s.Provider, Tags: s.Tags,
+		st = AuditState{Name: s.Name, SchemaID: s.SchemaID, Provider: s.Provider, Tags: s.Tags,
 			ResourceGroup: string(s.Scope.Group), DomainID: s.Scope.DomainID, WorkspaceID: s.Scope.WorkspaceID,
-			TrustedAccountID: s.TrustedAccountID, DataVersion: s.DataVersion, Deleted: s.Deleted}
+			TrustedAccountID: s.TrustedAccountID}
+	default:
+		return AuditState{}
 	}
-	return AuditState{}
+	v := r.Base()
+	st.DataVersion, st.Deleted = v.DataVersion, v.Deleted
+	if v.Exists() {
+		st.State = v.State()
+	}
+	st.Description, st.KmsKeyID, st.MaxVersions = v.Description, v.KmsKeyID, v.MaxVersions
+	st.AutoRotation, st.RotationPeriodHours = v.AutoRotation, v.RotationPeriodHours
+	return st
 }
 
 // auditRow is one trail entry, as the audit_events columns are named.
