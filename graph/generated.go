@@ -2057,7 +2057,7 @@ input CreateSecretInput {
   description: String
   "A key id of the server's keyring (unknown: INVALID_ARGUMENT)."
   kmsKeyId: String
-  "1 to 1000."
+  "1 to 1000 (0 or none: the server's default)."
   maxVersions: Int
   autoRotation: Boolean
   rotationPeriodHours: Int

@@ -55,7 +55,7 @@ type CreateSecretInput struct {
 	Description     *string `json:"description,omitempty"`
 	// A key id of the server's keyring (unknown: INVALID_ARGUMENT).
 	KmsKeyID *string `json:"kmsKeyId,omitempty"`
-	// 1 to 1000.
+	// 1 to 1000 (0 or none: the server's default).
 	MaxVersions         *int  `json:"maxVersions,omitempty"`
 	AutoRotation        *bool `json:"autoRotation,omitempty"`
 	RotationPeriodHours *int  `json:"rotationPeriodHours,omitempty"`
