@@ -336,3 +336,41 @@ func dumpSecrets(t *testing.T, pool *pgxpool.Pool) []string {
 	require.NoError(t, err)
 	return out
 }
+
+// TestShreddingIsAtomic kills the database session of a delete after its
+// event was inserted and while its data key is being destroyed: neither the
+// deletion nor the destruction commits, the secret stays readable, and a
+// retry deletes both together.
+func TestShreddingIsAtomic(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	res, err := f.deps.HandleCreateSecret(ctx, commands.CreateSecret{Meta: f.meta, Name: "doomed",
+		ResourceGroup: auth.GroupDomain, Data: map[string]any{"token": "v"}})
+	require.NoError(t, err)
+	// The session dies inside the UPDATE of data_keys, after the event's INSERT.
+	_, err = f.pool.Exec(ctx, `CREATE FUNCTION die() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END $$;
+		CREATE TRIGGER die BEFORE UPDATE ON data_keys FOR EACH ROW EXECUTE FUNCTION die()`)
+	require.NoError(t, err)
+	before := f.eventCount(t)
+	_, err = f.deps.HandleDelete(ctx, commands.Delete{Target: commands.Target{Meta: f.meta, ID: res.ID}, Force: true})
+	require.Error(t, err)
+	require.Equal(t, before, f.eventCount(t), "the deletion did not commit")
+	var destroyed int
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT count(*) FROM data_keys WHERE stream_id LIKE $1 || '/%' AND destroyed_at IS NOT NULL`,
+		res.ID).Scan(&destroyed))
+	require.Zero(t, destroyed, "nor did the key's destruction")
+	_, err = f.deps.HandleRevealSecretData(ctx, commands.RevealSecretData{Meta: f.system, SecretID: res.ID})
+	require.NoError(t, err, "the secret is whole and readable")
+
+	_, err = f.pool.Exec(ctx, `DROP TRIGGER die ON data_keys`)
+	require.NoError(t, err)
+	before = f.eventCount(t)
+	_, err = f.deps.HandleDelete(ctx, commands.Delete{Target: commands.Target{Meta: f.meta, ID: res.ID}, Force: true})
+	require.NoError(t, err)
+	require.Equal(t, before+1, f.eventCount(t))
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT count(*) FROM data_keys WHERE stream_id LIKE $1 || '/%' AND destroyed_at IS NOT NULL`,
+		res.ID).Scan(&destroyed))
+	require.Equal(t, 1, destroyed, "deleted and shredded together")
+}
