@@ -21,6 +21,12 @@ type Decision struct {
 	Also func(*pgx.Batch)
 	// After runs once the event committed (drop a destroyed key from the cache).
 	After func()
+	// Token, when set, is remembered (in the same transaction) as answered
+	// by the stream version of the decision's last event.
+	Token *requestToken
+	// Replay, when set, answers with the state at this stream version (a
+	// remembered token's first result) and records nothing.
+	Replay int64
 }
 
 // Decide is a command's rule: given the resource's state (a copy of it),
@@ -157,11 +163,32 @@ func (d Deps) decideAndCommit(ctx context.Context, id string, empty Resource, re
 	counts := map[int]int{}
 	var also []func(*pgx.Batch)
 	var after []func()
+	replays := map[int]int64{}            // request -> stream version whose state answers it
+	claimed := map[string]*requestToken{} // token key -> its claim in this group
+	claimedBy := map[string]int{}         // token key -> the request that claimed it
+	sameAs := map[int]int{}               // request -> the earlier one with its token and request
 	for i, r := range reqs {
 		dec, err := r.decide(state.Clone())
 		if err != nil {
 			results[i].err = err
 			continue
+		}
+		if dec.Replay > 0 {
+			replays[i] = dec.Replay
+			continue
+		}
+		tok := dec.Token
+		if tok != nil {
+			// A token claimed earlier in this group: the same request gets
+			// the same answer, another one CONFLICT, as once committed.
+			if first, ok := claimed[tok.key()]; ok {
+				if sameClaim(first, tok) {
+					sameAs[i] = claimedBy[tok.key()]
+				} else {
+					results[i].err = tokenConflict()
+				}
+				continue
+			}
 		}
 		if len(dec.Events) == 0 {
 			results[i].res = Result{ID: id, State: state}
@@ -186,38 +213,53 @@ func (d Deps) decideAndCommit(ctx context.Context, id string, empty Resource, re
 		if dec.Also != nil {
 			also = append(also, dec.Also)
 		}
+		if tok != nil {
+			claimed[tok.key()], claimedBy[tok.key()] = tok, i
+			version := cur.Base().StreamVersion + int64(len(evs))
+			also = append(also, func(b *pgx.Batch) { d.queueToken(b, tok, id, version) })
+		}
 		if dec.After != nil {
 			after = append(after, dec.After)
 		}
 	}
-	if len(evs) == 0 {
-		return results, nil
-	}
-	var res Result
-	err := d.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		res, err = d.appendTx(ctx, tx, id, cur, func(b *pgx.Batch) {
-			for _, f := range also {
-				f(b)
-			}
-		}, evs...)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range after {
-		f()
-	}
-	for i, first := range firsts {
-		last := first + counts[i]
-		results[i].res = Result{ID: id, Records: res.Records[first:last], State: res.States[last-1], States: res.States[first:last]}
-	}
-	// A request that changed nothing answers with the state as committed.
-	for i := range results {
-		if results[i].err == nil && results[i].res.State != nil && results[i].res.Records == nil {
-			results[i].res.State = lastBefore(res, owners, i, cur)
+	if len(evs) > 0 {
+		var res Result
+		err := d.inTx(ctx, func(tx pgx.Tx) error {
+			var err error
+			res, err = d.appendTx(ctx, tx, id, cur, func(b *pgx.Batch) {
+				for _, f := range also {
+					f(b)
+				}
+			}, evs...)
+			return err
+		})
+		if tokenTaken(err) {
+			// Another server remembered a token of this group first: decide
+			// again, when the token answers.
+			return nil, events.ErrConflict
 		}
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range after {
+			f()
+		}
+		for i, first := range firsts {
+			last := first + counts[i]
+			results[i].res = Result{ID: id, Records: res.Records[first:last], State: res.States[last-1], States: res.States[first:last]}
+		}
+		// A request that changed nothing answers with the state as committed.
+		for i := range results {
+			if results[i].err == nil && results[i].res.State != nil && results[i].res.Records == nil {
+				results[i].res.State = lastBefore(res, owners, i, cur)
+			}
+		}
+	}
+	for i, j := range sameAs {
+		results[i] = results[j]
+	}
+	for i, version := range replays {
+		results[i].res, results[i].err = d.stateAt(ctx, id, version, empty)
 	}
 	return results, nil
 }

@@ -59,10 +59,11 @@ func metadataChange(name *string, tags map[string]any, cur *Versioned) (*string,
 }
 
 // create opens the stream id of a new resource: the data key of its first
-// version, its first event (built by mk around the sealed value) and its
-// read-model rows commit in one transaction.
+// version, its first event (built by mk around the sealed value), its
+// read-model rows and the request's token (when claim is set) commit in one
+// transaction.
 func (d Deps) create(ctx context.Context, meta Meta, tenant events.Tenant, empty Resource, id, kmsKeyID string, plain []byte,
-	typ string, mk func(sealed events.Sealed) any) (Result, error) {
+	claim *requestToken, typ string, mk func(sealed events.Sealed) any) (Result, error) {
 	key, storeKey, err := d.Keys.New(keyName(id, 1), kmsKeyID)
 	if err != nil {
 		return Result{}, err
@@ -75,9 +76,13 @@ func (d Deps) create(ctx context.Context, meta Meta, tenant events.Tenant, empty
 	if err != nil {
 		return Result{}, err
 	}
+	also := storeKey
+	if claim != nil {
+		also = func(b *pgx.Batch) { storeKey(b); d.queueToken(b, claim, id, 1) }
+	}
 	var res Result
 	err = d.inTx(ctx, func(tx pgx.Tx) error {
-		res, err = d.appendTx(ctx, tx, id, empty, storeKey, e)
+		res, err = d.appendTx(ctx, tx, id, empty, also, e)
 		return err
 	})
 	return res, err
