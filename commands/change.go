@@ -21,9 +21,6 @@ type Decision struct {
 	Also func(*pgx.Batch)
 	// After runs once the event committed (drop a destroyed key from the cache).
 	After func()
-	// Token, when set, is remembered (in the same transaction) as answered
-	// by the stream version of the decision's last event.
-	Token *requestToken
 	// Replay, when set, answers with the state at this stream version (a
 	// remembered token's first result) and records nothing.
 	Replay int64
@@ -58,7 +55,9 @@ type changeRequest struct {
 	ctx    context.Context
 	meta   Meta
 	decide Decide
-	done   chan changeResult
+	// claim is the request's token, if any (its decision remembers it).
+	claim *requestToken
+	done  chan changeResult
 }
 
 type changeResult struct {
@@ -71,13 +70,14 @@ const maxGroup = 256
 
 // change runs decide for the resource id (whose empty state is empty)
 // and commits what it decided, grouped with concurrent changes of the same
-// stream.
-func (d Deps) change(ctx context.Context, meta Meta, id string, empty Resource, decide Decide) (Result, error) {
+// stream. claim is the request's token (nil: none), which its decision
+// carries.
+func (d Deps) change(ctx context.Context, meta Meta, id string, empty Resource, claim *requestToken, decide Decide) (Result, error) {
 	q := d.Streams
 	if q == nil {
 		q = NewStreamQueue()
 	}
-	req := &changeRequest{ctx: ctx, meta: meta, decide: decide, done: make(chan changeResult, 1)}
+	req := &changeRequest{ctx: ctx, meta: meta, decide: decide, claim: claim, done: make(chan changeResult, 1)}
 	q.mu.Lock()
 	waiting, busy := q.queues[id]
 	q.queues[id] = append(waiting, req)
@@ -168,6 +168,15 @@ func (d Deps) decideAndCommit(ctx context.Context, id string, empty Resource, re
 	claimedBy := map[string]int{}         // token key -> the request that claimed it
 	sameAs := map[int]int{}               // request -> the earlier one with its token and request
 	for i, r := range reqs {
+		// The same token and request as one earlier in this group gets its
+		// answer, as it would once that one committed (deciding it again
+		// would fail the check-and-set the first one moved on).
+		if tok := r.claim; tok != nil {
+			if first, ok := claimed[tok.key()]; ok && sameClaim(first, tok) {
+				sameAs[i] = claimedBy[tok.key()]
+				continue
+			}
+		}
 		dec, err := r.decide(state.Clone())
 		if err != nil {
 			results[i].err = err
@@ -177,16 +186,11 @@ func (d Deps) decideAndCommit(ctx context.Context, id string, empty Resource, re
 			replays[i] = dec.Replay
 			continue
 		}
-		tok := dec.Token
+		tok := r.claim
 		if tok != nil {
-			// A token claimed earlier in this group: the same request gets
-			// the same answer, another one CONFLICT, as once committed.
-			if first, ok := claimed[tok.key()]; ok {
-				if sameClaim(first, tok) {
-					sameAs[i] = claimedBy[tok.key()]
-				} else {
-					results[i].err = tokenConflict()
-				}
+			if _, ok := claimed[tok.key()]; ok {
+				// Another request under a token claimed in this group.
+				results[i].err = tokenConflict()
 				continue
 			}
 		}

@@ -121,8 +121,8 @@ func (d Deps) changeTarget(ctx context.Context, t Target, pending bool, decide f
 // changeTargetOnce is changeTarget for a request that may carry a token
 // (claim): once the caller is known to be allowed, a remembered token
 // answers its first result (before the check-and-set and deletion checks,
-// which the first request passed) or CONFLICT; otherwise the decision
-// remembers it.
+// which the first request passed) or CONFLICT; otherwise the commit of the
+// decision remembers it.
 func (d Deps) changeTargetOnce(ctx context.Context, t Target, claim *requestToken, decide func(r Resource) (Decision, error)) (Result, error) {
 	return d.changeTargetWith(ctx, t, false, claim, decide)
 }
@@ -138,7 +138,7 @@ func (d Deps) changeTargetWith(ctx context.Context, t Target, pending bool, clai
 	if err := checkResourceID(empty.IDField(), empty.Noun(), prefix, t.ID); err != nil {
 		return Result{}, err
 	}
-	return d.change(ctx, t.Meta, t.ID, empty, func(cur Resource) (Decision, error) {
+	return d.change(ctx, t.Meta, t.ID, empty, claim, func(cur Resource) (Decision, error) {
 		b := cur.Base()
 		if !b.Exists() || (!t.Internal && !cur.Allows(t.Actor, ActRead)) {
 			return Decision{}, notFound(cur.Noun(), t.ID)
@@ -165,11 +165,7 @@ func (d Deps) changeTargetWith(ctx context.Context, t Target, pending bool, clai
 			return Decision{}, &Error{Code: Conflict, Field: "expectedVersion",
 				Message: fmt.Sprintf("the value is at version %d, not %d", b.DataVersion, *t.ExpectedVersion)}
 		}
-		dec, err := decide(cur)
-		if err == nil {
-			dec.Token = claim
-		}
-		return dec, err
+		return decide(cur)
 	})
 }
 
