@@ -2,6 +2,8 @@ package commands
 
 import (
 	"log/slog"
+
+	"github.com/secretlog/secretlog/events"
 )
 
 // conflictAttempts bounds automatic retries of a command that lost a race.
@@ -30,6 +32,8 @@ type Application struct {
 	SetEnabled      Handler[SetEnabled, Result]
 	Rollback        Handler[Rollback, Result]
 	Rotate          Handler[Rotate, Result]
+	// ListKeys lists the keyring's keys (admins).
+	ListKeys Handler[ListKeys, []events.KeyInfo]
 	// The scheduler's.
 	Purge           Handler[Purge, Result]
 	MarkRotationDue Handler[MarkRotationDue, Result]
@@ -87,6 +91,7 @@ func NewApplication(d Deps, log *slog.Logger, m *Metrics) *Application {
 		SetEnabled:           decorate(d.HandleSetEnabled, log, m, "setEnabled"),
 		Rollback:             decorate(d.HandleRollback, log, m, "rollback"),
 		Rotate:               decorate(d.HandleRotate, log, m, "rotate"),
+		ListKeys:             decorate(d.HandleListKeys, log, m, "keys"),
 		Purge:                decorate(d.HandlePurge, log, m, "purge"),
 		MarkRotationDue:      decorate(d.HandleMarkRotationDue, log, m, "markRotationDue"),
 

@@ -22,8 +22,11 @@ type Decision struct {
 	// After runs once the event committed (drop a destroyed key from the cache).
 	After func()
 	// Checks run first in the transaction (under locks they take); one
-	// failing fails the whole group, which is then decided again.
+	// failing fails the group, whose requests are then committed one by one.
 	Checks []precondition
+	// Replay, when set, answers with the state at this stream version (a
+	// remembered token's first result) and records nothing.
+	Replay int64
 }
 
 // precondition is a check that must hold when a write commits: it runs in
@@ -68,7 +71,9 @@ type changeRequest struct {
 	ctx    context.Context
 	meta   Meta
 	decide Decide
-	done   chan changeResult
+	// claim is the request's token, if any (its decision remembers it).
+	claim *requestToken
+	done  chan changeResult
 }
 
 type changeResult struct {
@@ -81,13 +86,14 @@ const maxGroup = 256
 
 // change runs decide for the resource id (whose empty state is empty)
 // and commits what it decided, grouped with concurrent changes of the same
-// stream.
-func (d Deps) change(ctx context.Context, meta Meta, id string, empty Resource, decide Decide) (Result, error) {
+// stream. claim is the request's token (nil: none), which its decision
+// carries.
+func (d Deps) change(ctx context.Context, meta Meta, id string, empty Resource, claim *requestToken, decide Decide) (Result, error) {
 	q := d.Streams
 	if q == nil {
 		q = NewStreamQueue()
 	}
-	req := &changeRequest{ctx: ctx, meta: meta, decide: decide, done: make(chan changeResult, 1)}
+	req := &changeRequest{ctx: ctx, meta: meta, decide: decide, claim: claim, done: make(chan changeResult, 1)}
 	q.mu.Lock()
 	waiting, busy := q.queues[id]
 	q.queues[id] = append(waiting, req)
@@ -182,11 +188,36 @@ func (d Deps) decideAndCommit(ctx context.Context, id string, empty Resource, re
 	var also []func(*pgx.Batch)
 	var after []func()
 	var checks []precondition
+	replays := map[int]int64{}            // request -> stream version whose state answers it
+	claimed := map[string]*requestToken{} // token key -> its claim in this group
+	claimedBy := map[string]int{}         // token key -> the request that claimed it
+	sameAs := map[int]int{}               // request -> the earlier one with its token and request
 	for i, r := range reqs {
+		// The same token and request as one earlier in this group gets its
+		// answer, as it would once that one committed (deciding it again
+		// would fail the check-and-set the first one moved on).
+		if tok := r.claim; tok != nil {
+			if first, ok := claimed[tok.key()]; ok && sameClaim(first, tok) {
+				sameAs[i] = claimedBy[tok.key()]
+				continue
+			}
+		}
 		dec, err := r.decide(state.Clone())
 		if err != nil {
 			results[i].err = err
 			continue
+		}
+		if dec.Replay > 0 {
+			replays[i] = dec.Replay
+			continue
+		}
+		tok := r.claim
+		if tok != nil {
+			if _, ok := claimed[tok.key()]; ok {
+				// Another request under a token claimed in this group.
+				results[i].err = tokenConflict()
+				continue
+			}
 		}
 		if len(dec.Events) == 0 {
 			results[i].res = Result{ID: id, State: state}
@@ -211,42 +242,57 @@ func (d Deps) decideAndCommit(ctx context.Context, id string, empty Resource, re
 		if dec.Also != nil {
 			also = append(also, dec.Also)
 		}
+		if tok != nil {
+			claimed[tok.key()], claimedBy[tok.key()] = tok, i
+			version := cur.Base().StreamVersion + int64(len(evs))
+			also = append(also, func(b *pgx.Batch) { d.queueToken(b, tok, id, version) })
+		}
 		if dec.After != nil {
 			after = append(after, dec.After)
 		}
 		checks = append(checks, dec.Checks...)
 	}
-	if len(evs) == 0 {
-		return results, nil
-	}
-	var res Result
-	err := d.inTx(ctx, func(tx pgx.Tx) error {
-		if err := checkAll(ctx, tx, checks); err != nil {
-			return err
-		}
-		var err error
-		res, err = d.appendTx(ctx, tx, id, cur, func(b *pgx.Batch) {
-			for _, f := range also {
-				f(b)
+	if len(evs) > 0 {
+		var res Result
+		err := d.inTx(ctx, func(tx pgx.Tx) error {
+			if err := checkAll(ctx, tx, checks); err != nil {
+				return err
 			}
-		}, evs...)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range after {
-		f()
-	}
-	for i, first := range firsts {
-		last := first + counts[i]
-		results[i].res = Result{ID: id, Records: res.Records[first:last], State: res.States[last-1], States: res.States[first:last]}
-	}
-	// A request that changed nothing answers with the state as committed.
-	for i := range results {
-		if results[i].err == nil && results[i].res.State != nil && results[i].res.Records == nil {
-			results[i].res.State = lastBefore(res, owners, i, cur)
+			var err error
+			res, err = d.appendTx(ctx, tx, id, cur, func(b *pgx.Batch) {
+				for _, f := range also {
+					f(b)
+				}
+			}, evs...)
+			return err
+		})
+		if tokenTaken(err) {
+			// Another server remembered a token of this group first: decide
+			// again, when the token answers.
+			return nil, events.ErrConflict
 		}
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range after {
+			f()
+		}
+		for i, first := range firsts {
+			last := first + counts[i]
+			results[i].res = Result{ID: id, Records: res.Records[first:last], State: res.States[last-1], States: res.States[first:last]}
+		}
+		// A request that changed nothing answers with the state as committed.
+		for i := range results {
+			if results[i].err == nil && results[i].res.State != nil && results[i].res.Records == nil {
+				results[i].res.State = lastBefore(res, owners, i, cur)
+			}
+		}
+	}
+	for i, j := range sameAs {
+		results[i] = results[j]
+	}
+	for i, version := range replays {
+		results[i].res, results[i].err = d.stateAt(ctx, id, version, empty)
 	}
 	return results, nil
 }

@@ -59,10 +59,11 @@ func metadataChange(name *string, tags map[string]any, cur *Versioned) (*string,
 }
 
 // create opens the stream id of a new resource: the data key of its first
-// version, its first event (built by mk around the sealed value) and its
-// read-model rows commit in one transaction.
+// version, its first event (built by mk around the sealed value), its
+// read-model rows and the request's token (when claim is set) commit in one
+// transaction.
 func (d Deps) create(ctx context.Context, meta Meta, tenant events.Tenant, empty Resource, id, kmsKeyID string, plain []byte,
-	typ string, mk func(sealed events.Sealed) any, checks ...precondition) (Result, error) {
+	claim *requestToken, typ string, mk func(sealed events.Sealed) any, checks ...precondition) (Result, error) {
 	key, storeKey, err := d.Keys.New(keyName(id, 1), kmsKeyID)
 	if err != nil {
 		return Result{}, err
@@ -75,12 +76,16 @@ func (d Deps) create(ctx context.Context, meta Meta, tenant events.Tenant, empty
 	if err != nil {
 		return Result{}, err
 	}
+	also := storeKey
+	if claim != nil {
+		also = func(b *pgx.Batch) { storeKey(b); d.queueToken(b, claim, id, 1) }
+	}
 	var res Result
 	err = d.inTx(ctx, func(tx pgx.Tx) error {
 		if err := checkAll(ctx, tx, checks); err != nil {
 			return err
 		}
-		res, err = d.appendTx(ctx, tx, id, empty, storeKey, e)
+		res, err = d.appendTx(ctx, tx, id, empty, also, e)
 		return err
 	})
 	return res, err
@@ -89,9 +94,14 @@ func (d Deps) create(ctx context.Context, meta Meta, tenant events.Tenant, empty
 // changeValue is update…Data for every kind: the new value, validated
 // against schemaID (else the current schema), becomes the next version; a
 // linked secret's value is validated merged with its trusted secret's.
-func (d Deps) changeValue(ctx context.Context, t Target, kind string, schemaID *string, data map[string]any) (Result, error) {
+// token (op names the command) makes it idempotent.
+func (d Deps) changeValue(ctx context.Context, t Target, kind, token, op string, schemaID *string, data map[string]any) (Result, error) {
 	t.Kind = kind
-	return d.changeTarget(ctx, t, false, func(r Resource) (Decision, error) {
+	claim, err := d.valueToken(t, token, op, schemaID, data)
+	if err != nil {
+		return Result{}, err
+	}
+	return d.changeTargetOnce(ctx, t, claim, func(r Resource) (Decision, error) {
 		id := r.Base().SchemaID
 		if schemaID != nil {
 			id = *schemaID

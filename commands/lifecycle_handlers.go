@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/secretlog/secretlog/auth"
 	"github.com/secretlog/secretlog/events"
 )
 
@@ -115,6 +116,19 @@ func resourceKind(id string) (Resource, string, bool) {
 // only takes the commands that allow it (pending); a stale ExpectedVersion
 // is CONFLICT.
 func (d Deps) changeTarget(ctx context.Context, t Target, pending bool, decide func(r Resource) (Decision, error)) (Result, error) {
+	return d.changeTargetWith(ctx, t, pending, nil, decide)
+}
+
+// changeTargetOnce is changeTarget for a request that may carry a token
+// (claim): once the caller is known to be allowed, a remembered token
+// answers its first result (before the check-and-set and deletion checks,
+// which the first request passed) or CONFLICT; otherwise the commit of the
+// decision remembers it.
+func (d Deps) changeTargetOnce(ctx context.Context, t Target, claim *requestToken, decide func(r Resource) (Decision, error)) (Result, error) {
+	return d.changeTargetWith(ctx, t, false, claim, decide)
+}
+
+func (d Deps) changeTargetWith(ctx context.Context, t Target, pending bool, claim *requestToken, decide func(r Resource) (Decision, error)) (Result, error) {
 	if err := requireActor(t.Meta); err != nil {
 		return Result{}, err
 	}
@@ -125,13 +139,25 @@ func (d Deps) changeTarget(ctx context.Context, t Target, pending bool, decide f
 	if err := checkResourceID(empty.IDField(), empty.Noun(), prefix, t.ID); err != nil {
 		return Result{}, err
 	}
-	return d.change(ctx, t.Meta, t.ID, empty, func(cur Resource) (Decision, error) {
+	return d.change(ctx, t.Meta, t.ID, empty, claim, func(cur Resource) (Decision, error) {
 		b := cur.Base()
 		if !b.Exists() || (!t.Internal && !cur.Allows(t.Actor, ActRead)) {
 			return Decision{}, notFound(cur.Noun(), t.ID)
 		}
 		if !t.Internal && !cur.Allows(t.Actor, ActWrite) {
 			return Decision{}, denied("%s may not change %s %q", t.Actor.Role, cur.Noun(), t.ID)
+		}
+		if claim != nil {
+			stored, err := d.lookupToken(ctx, claim)
+			if err != nil {
+				return Decision{}, err
+			}
+			if stored != nil {
+				if !d.sameRequest(claim, stored) || stored.Stream != t.ID {
+					return Decision{}, tokenConflict()
+				}
+				return Decision{Replay: stored.Version}, nil
+			}
 		}
 		if b.PendingDelete && !pending {
 			return Decision{}, failed("%s %q is scheduled for deletion: restore it first", cur.Noun(), t.ID)
@@ -142,6 +168,16 @@ func (d Deps) changeTarget(ctx context.Context, t Target, pending bool, decide f
 		}
 		return decide(cur)
 	})
+}
+
+// valueToken is the claim of a value update's token: scoped to the
+// resource, fingerprinting the value, the schema and the check-and-set.
+func (d Deps) valueToken(t Target, token, op string, schemaID *string, data map[string]any) (*requestToken, error) {
+	return d.claimToken(t.Meta, token, op+"/"+t.ID, struct {
+		SchemaID        *string
+		ExpectedVersion *int64
+		Data            map[string]any
+	}{schemaID, t.ExpectedVersion, data})
 }
 
 func one(cur Resource, typ string, payload any) Decision {
@@ -638,4 +674,20 @@ func (d Deps) guardDeletion(r Resource, dec Decision) Decision {
 
 func failed(format string, args ...any) *Error {
 	return &Error{Code: FailedPrecondition, Message: fmt.Sprintf(format, args...)}
+}
+
+// ListKeys asks for the keyring's keys (names and versions, never material).
+type ListKeys struct{ Meta }
+
+func (ListKeys) target() string { return "" }
+
+// HandleListKeys answers the keyring's keys to DOMAIN_ADMIN and SYSTEM.
+func (d Deps) HandleListKeys(_ context.Context, q ListKeys) ([]events.KeyInfo, error) {
+	if err := requireActor(q.Meta); err != nil {
+		return nil, err
+	}
+	if r := q.Actor.Role; r != auth.RoleDomainAdmin && r != auth.RoleSystem {
+		return nil, denied("the keyring's keys are listed to DOMAIN_ADMIN and SYSTEM")
+	}
+	return d.Keys.Keyring().Keys(), nil
 }

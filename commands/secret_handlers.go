@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/secretlog/secretlog/auth"
 	"github.com/secretlog/secretlog/events"
@@ -22,6 +23,8 @@ type CreateSecret struct {
 	ServiceAccountID string
 	TrustedSecretID  string
 	Settings         events.Settings
+	// ClientRequestToken makes the create idempotent (see TokenTTL).
+	ClientRequestToken string
 }
 
 // UpdateSecret changes a secret's metadata and settings; nil fields stay
@@ -43,6 +46,8 @@ type UpdateSecretData struct {
 	Data map[string]any
 	// SchemaID, when given, replaces the schema; otherwise the current one validates the data.
 	SchemaID *string
+	// ClientRequestToken makes the update idempotent (see TokenTTL).
+	ClientRequestToken string
 }
 
 // secretScope resolves where a new secret lives from the request and the caller.
@@ -133,15 +138,27 @@ func (d Deps) HandleCreateSecret(ctx context.Context, cmd CreateSecret) (Result,
 		}
 		checks = append(checks, d.holdLink(scope, cmd.TrustedSecretID))
 	}
-	id := newID(secretIDPrefix)
-	return d.create(ctx, cmd.Meta, secretTenant(scope), &Secret{}, id, cmd.Settings.KmsKeyID, plain, events.SecretCreatedV1, func(sealed events.Sealed) any {
-		return events.SecretCreated{
-			SecretID: id, Name: name, SchemaID: cmd.SchemaID, Provider: provider, Tags: tags,
-			ResourceGroup: string(scope.Group), DomainID: scope.DomainID, WorkspaceID: scope.WorkspaceID,
-			ProjectID: scope.ProjectID, ServiceAccountID: cmd.ServiceAccountID, TrustedSecretID: cmd.TrustedSecretID,
-			Data: sealed, Settings: cmd.Settings,
-		}
-	}, checks...)
+	claim, err := d.claimToken(cmd.Meta, cmd.ClientRequestToken, "createSecret", struct {
+		Name, SchemaID, Group, Workspace, Project, ServiceAccount, TrustedSecret string
+		Tags                                                                     map[string]any
+		Settings                                                                 events.Settings
+		Data                                                                     json.RawMessage
+	}{name, cmd.SchemaID, string(scope.Group), scope.WorkspaceID, scope.ProjectID, cmd.ServiceAccountID, cmd.TrustedSecretID,
+		tags, cmd.Settings, plain})
+	if err != nil {
+		return Result{}, err
+	}
+	return d.idempotent(ctx, claim, &Secret{}, func() (Result, error) {
+		id := newID(secretIDPrefix)
+		return d.create(ctx, cmd.Meta, secretTenant(scope), &Secret{}, id, cmd.Settings.KmsKeyID, plain, claim, events.SecretCreatedV1, func(sealed events.Sealed) any {
+			return events.SecretCreated{
+				SecretID: id, Name: name, SchemaID: cmd.SchemaID, Provider: provider, Tags: tags,
+				ResourceGroup: string(scope.Group), DomainID: scope.DomainID, WorkspaceID: scope.WorkspaceID,
+				ProjectID: scope.ProjectID, ServiceAccountID: cmd.ServiceAccountID, TrustedSecretID: cmd.TrustedSecretID,
+				Data: sealed, Settings: cmd.Settings,
+			}
+		}, checks...)
+	})
 }
 
 // loadSecretFor loads a secret the actor may see: another tenant's secret,
@@ -204,7 +221,7 @@ func (d Deps) HandleUpdateSecret(ctx context.Context, cmd UpdateSecret) (Result,
 
 // HandleUpdateSecretData seals the new value and starts a new data version.
 func (d Deps) HandleUpdateSecretData(ctx context.Context, cmd UpdateSecretData) (Result, error) {
-	return d.changeValue(ctx, cmd.Target, "secret", cmd.SchemaID, cmd.Data)
+	return d.changeValue(ctx, cmd.Target, "secret", cmd.ClientRequestToken, "updateSecretData", cmd.SchemaID, cmd.Data)
 }
 
 // RevealSecretData asks for a secret's value (SYSCURRENT unless a version

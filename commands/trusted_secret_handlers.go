@@ -109,7 +109,7 @@ func (d Deps) HandleCreateTrustedSecret(ctx context.Context, cmd CreateTrustedSe
 		return Result{}, denied("%s may not create a %s trusted secret here", cmd.Actor.Role, scope.Group)
 	}
 	id := newID(trustedSecretIDPrefix)
-	return d.create(ctx, cmd.Meta, secretTenant(scope), &TrustedSecret{}, id, cmd.Settings.KmsKeyID, plain, events.TrustedSecretCreatedV1,
+	return d.create(ctx, cmd.Meta, secretTenant(scope), &TrustedSecret{}, id, cmd.Settings.KmsKeyID, plain, nil, events.TrustedSecretCreatedV1,
 		func(sealed events.Sealed) any {
 			return events.TrustedSecretCreated{
 				TrustedSecretID: id, Name: name, SchemaID: cmd.SchemaID, Provider: provider, Tags: tags,
@@ -144,7 +144,7 @@ func (d Deps) HandleUpdateTrustedSecret(ctx context.Context, cmd UpdateTrustedSe
 // version. Linked secrets read it from then on; their schemas are checked
 // against the merged value when they are read (see revealLinked).
 func (d Deps) HandleUpdateTrustedSecretData(ctx context.Context, cmd UpdateTrustedSecretData) (Result, error) {
-	return d.changeValue(ctx, cmd.Target, "trusted secret", cmd.SchemaID, cmd.Data)
+	return d.changeValue(ctx, cmd.Target, "trusted secret", "", "updateTrustedSecretData", cmd.SchemaID, cmd.Data)
 }
 
 // HandleRevealTrustedSecretData decrypts the current value for SYSTEM callers of the trusted secret's domain.

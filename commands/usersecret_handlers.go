@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/secretlog/secretlog/events"
 )
@@ -16,6 +17,8 @@ type CreateUserSecret struct {
 	SchemaID string
 	Tags     map[string]any
 	Settings events.Settings
+	// ClientRequestToken makes the create idempotent (see TokenTTL).
+	ClientRequestToken string
 }
 
 // UpdateUserSecret changes a user secret's metadata and settings; nil fields stay.
@@ -31,6 +34,8 @@ type UpdateUserSecretData struct {
 	Target
 	Data     map[string]any
 	SchemaID *string
+	// ClientRequestToken makes the update idempotent (see TokenTTL).
+	ClientRequestToken string
 }
 
 // RevealUserSecretData asks for a user secret's value.
@@ -68,12 +73,24 @@ func (d Deps) HandleCreateUserSecret(ctx context.Context, cmd CreateUserSecret) 
 	if !a.CanWriteUserSecret(a.DomainID, a.UserID) {
 		return Result{}, denied("%s without a user id may not own user secrets", a.Role)
 	}
-	id := newID(userSecretIDPrefix)
-	return d.create(ctx, cmd.Meta, userTenant(a.DomainID, a.UserID), &UserSecret{}, id, cmd.Settings.KmsKeyID, plain, events.UserSecretCreatedV1,
-		func(sealed events.Sealed) any {
-			return events.UserSecretCreated{UserSecretID: id, Name: name, SchemaID: cmd.SchemaID, Provider: provider,
-				Tags: tags, DomainID: a.DomainID, UserID: a.UserID, Data: sealed, Settings: cmd.Settings}
-		})
+	// A user's tokens are the user's: another user of the domain may pick the same one.
+	claim, err := d.claimToken(cmd.Meta, cmd.ClientRequestToken, "createUserSecret/"+a.UserID, struct {
+		Name, SchemaID string
+		Tags           map[string]any
+		Settings       events.Settings
+		Data           json.RawMessage
+	}{name, cmd.SchemaID, tags, cmd.Settings, plain})
+	if err != nil {
+		return Result{}, err
+	}
+	return d.idempotent(ctx, claim, &UserSecret{}, func() (Result, error) {
+		id := newID(userSecretIDPrefix)
+		return d.create(ctx, cmd.Meta, userTenant(a.DomainID, a.UserID), &UserSecret{}, id, cmd.Settings.KmsKeyID, plain, claim,
+			events.UserSecretCreatedV1, func(sealed events.Sealed) any {
+				return events.UserSecretCreated{UserSecretID: id, Name: name, SchemaID: cmd.SchemaID, Provider: provider,
+					Tags: tags, DomainID: a.DomainID, UserID: a.UserID, Data: sealed, Settings: cmd.Settings}
+			})
+	})
 }
 
 func (d Deps) loadUserSecretFor(ctx context.Context, meta Meta, id string) (*UserSecret, error) {
@@ -98,7 +115,7 @@ func (d Deps) HandleUpdateUserSecret(ctx context.Context, cmd UpdateUserSecret) 
 
 // HandleUpdateUserSecretData seals the new value.
 func (d Deps) HandleUpdateUserSecretData(ctx context.Context, cmd UpdateUserSecretData) (Result, error) {
-	return d.changeValue(ctx, cmd.Target, "user secret", cmd.SchemaID, cmd.Data)
+	return d.changeValue(ctx, cmd.Target, "user secret", cmd.ClientRequestToken, "updateUserSecretData", cmd.SchemaID, cmd.Data)
 }
 
 // HandleRevealUserSecretData decrypts a value for SYSTEM callers of the owner's domain.

@@ -4,10 +4,14 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -73,23 +77,78 @@ func Open(dataKey []byte, stream string, version int64, s Sealed) ([]byte, error
 	return pt, nil
 }
 
-// Keyring holds key-encryption keys by id. The primary wraps new data keys;
-// the others still unwrap the data keys they wrapped, until Rewrap moves
-// them to the primary. Rotation never rewrites the log.
+// Keyring holds named key-encryption keys, each in one or more versions.
+// A data key is wrapped by the newest version of one name: the name a
+// resource chose (kmsKeyId), or the primary's (the first entry's name).
+// Older versions still unwrap the data keys they wrapped, until Rewrap
+// moves them to the newest version of their name. Rotation never rewrites
+// the log.
+//
+// A wrap records the key id of the version that made it: the bare name for
+// version 1 (as keyrings without versions always wrote), name@N otherwise.
 type Keyring struct {
-	primary string
-	keys    map[string][]byte
+	primary  string
+	keys     map[string][]byte // by key id (kekID)
+	versions map[string][]int  // name -> versions, ascending
 }
 
-// ParseKeyring reads "id:base64key[,id:base64key...]"; the first key is the primary.
-// Each key is 32 bytes (standard or URL base64).
+// KeyInfo describes one named key of a keyring: never its material.
+type KeyInfo struct {
+	// Name is what kmsKeyId names.
+	Name string
+	// Versions the keyring holds, ascending; the last wraps new data keys.
+	Versions []int
+	// Primary: data keys of resources that name no key are wrapped by it.
+	Primary bool
+}
+
+// Current is the version that wraps new data keys.
+func (k KeyInfo) Current() int { return k.Versions[len(k.Versions)-1] }
+
+// keyName is what a key may be called: kmsKeyId carries it through the API.
+var keyNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_./-]{0,127}$`)
+
+// kekID is the id a wrap records for version v of name.
+func kekID(name string, v int) string {
+	if v == 1 {
+		return name
+	}
+	return name + "@" + strconv.Itoa(v)
+}
+
+// parseKeyID splits "name" (version 1) or "name@N".
+func parseKeyID(id string) (string, int, error) {
+	name, ver, versioned := strings.Cut(id, "@")
+	if !keyNamePattern.MatchString(name) {
+		return "", 0, errors.New("keyring: each key must be written id:base64key or id@version:base64key " +
+			"(id: letters, digits, '_', '.', '/', '-', at most 128, starting with a letter or digit)")
+	}
+	if !versioned {
+		return name, 1, nil
+	}
+	v, err := strconv.Atoi(ver)
+	if err != nil || v < 1 || v > 1_000_000 || strconv.Itoa(v) != ver {
+		return "", 0, fmt.Errorf("keyring: key %q has a bad version (a positive number without leading zeros)", name)
+	}
+	return name, v, nil
+}
+
+// ParseKeyring reads "id[@version]:base64key[,...]": a bare id is version 1
+// of that name; the first entry's name is the primary. Each key is 32 bytes
+// (standard or URL base64). Adding name@N+1 rotates the named key: new data
+// keys of the resources that name it are wrapped by the new version, the
+// older ones keep unwrapping until Rewrap.
 func ParseKeyring(spec string) (*Keyring, error) {
-	k := &Keyring{keys: map[string][]byte{}}
+	k := &Keyring{keys: map[string][]byte{}, versions: map[string][]int{}}
 	for _, part := range strings.Split(strings.TrimSpace(spec), ",") {
 		part = strings.TrimSpace(part)
 		id, enc, ok := strings.Cut(part, ":")
 		if !ok || id == "" {
-			return nil, errors.New("keyring: each key must be written id:base64key")
+			return nil, errors.New("keyring: each key must be written id:base64key or id@version:base64key")
+		}
+		name, v, err := parseKeyID(id)
+		if err != nil {
+			return nil, err
 		}
 		key, err := base64.StdEncoding.DecodeString(enc)
 		if err != nil {
@@ -100,13 +159,18 @@ func ParseKeyring(spec string) (*Keyring, error) {
 		if len(key) != 32 {
 			return nil, fmt.Errorf("keyring: key %q must be 32 bytes, got %d", id, len(key))
 		}
-		if _, dup := k.keys[id]; dup {
-			return nil, fmt.Errorf("keyring: key id %q appears twice", id)
+		kid := kekID(name, v)
+		if _, dup := k.keys[kid]; dup {
+			return nil, fmt.Errorf("keyring: key id %q appears twice", kid)
 		}
-		k.keys[id] = key
+		k.keys[kid] = key
+		k.versions[name] = append(k.versions[name], v)
 		if k.primary == "" {
-			k.primary = id
+			k.primary = name
 		}
+	}
+	for _, vs := range k.versions {
+		slices.Sort(vs)
 	}
 	return k, nil
 }
@@ -120,14 +184,51 @@ func NewKeySpec(id string) (string, error) {
 	return id + ":" + base64.StdEncoding.EncodeToString(key), nil
 }
 
-// Primary is the id of the key that wraps new data keys.
+// Primary is the name of the key that wraps the data keys of resources that
+// name none.
 func (k *Keyring) Primary() string { return k.primary }
 
-func (k *Keyring) wrap(stream string, dataKey []byte) (string, []byte, error) {
-	return k.wrapWith(k.primary, stream, dataKey)
+// current is the key id of name's newest version ("" when the keyring has no such name).
+func (k *Keyring) current(name string) string {
+	vs := k.versions[name]
+	if len(vs) == 0 {
+		return ""
+	}
+	return kekID(name, vs[len(vs)-1])
 }
 
-// wrapWith wraps dataKey with the key-encryption key id.
+// CurrentID is the key id (name or name@N) that wraps new data keys of
+// name; "" when the keyring has no such name.
+func (k *Keyring) CurrentID(name string) string { return k.current(name) }
+
+// Keys lists the named keys, primary first, then by name.
+func (k *Keyring) Keys() []KeyInfo {
+	out := make([]KeyInfo, 0, len(k.versions))
+	for name, vs := range k.versions {
+		out = append(out, KeyInfo{Name: name, Versions: slices.Clone(vs), Primary: name == k.primary})
+	}
+	slices.SortFunc(out, func(a, b KeyInfo) int {
+		if a.Primary != b.Primary {
+			if a.Primary {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out
+}
+
+// wrapFor wraps dataKey with the newest version of the key named name.
+func (k *Keyring) wrapFor(name, stream string, dataKey []byte) (string, []byte, error) {
+	id := k.current(name)
+	if id == "" {
+		return "", nil, fmt.Errorf("keyring: no key named %q", name)
+	}
+	return k.wrapWith(id, stream, dataKey)
+}
+
+// wrapWith wraps dataKey with the key-encryption key id (name or name@N).
 func (k *Keyring) wrapWith(id, stream string, dataKey []byte) (string, []byte, error) {
 	kek, ok := k.keys[id]
 	if !ok {
@@ -140,8 +241,8 @@ func (k *Keyring) wrapWith(id, stream string, dataKey []byte) (string, []byte, e
 	return id, append(s.Nonce, s.Ciphertext...), nil
 }
 
-// Has reports whether the keyring holds a key with this id.
-func (k *Keyring) Has(id string) bool { _, ok := k.keys[id]; return ok }
+// Has reports whether the keyring holds a key named name (any version).
+func (k *Keyring) Has(name string) bool { return len(k.versions[name]) > 0 }
 
 func (k *Keyring) unwrap(stream, kekID string, wrapped []byte) ([]byte, error) {
 	kek, ok := k.keys[kekID]
@@ -152,6 +253,26 @@ func (k *Keyring) unwrap(stream, kekID string, wrapped []byte) ([]byte, error) {
 		return nil, errors.New("keyring: wrapped key too short")
 	}
 	return Open(kek, "datakey:"+stream, 0, Sealed{Nonce: wrapped[:12], Ciphertext: wrapped[12:]})
+}
+
+// MACKey derives a key for purpose from the newest version of the primary
+// (HKDF-SHA256), with the id of the version it came from: a MAC made with it
+// can only be recomputed by whoever holds the keyring. Store the id with the
+// MAC and recompute with MACKeyFor(id, purpose).
+func (k *Keyring) MACKey(purpose string) (string, []byte, error) {
+	id := k.current(k.primary)
+	key, err := k.MACKeyFor(id, purpose)
+	return id, key, err
+}
+
+// MACKeyFor derives purpose's key from the key id (name or name@N); an
+// error when the keyring no longer holds it.
+func (k *Keyring) MACKeyFor(id, purpose string) ([]byte, error) {
+	kek, ok := k.keys[id]
+	if !ok {
+		return nil, fmt.Errorf("keyring: no key %q", id)
+	}
+	return hkdf.Key(sha256.New, kek, nil, "secretlog/"+purpose, 32)
 }
 
 // KeyStore keeps one wrapped data key per stream in the data_keys table.
@@ -213,23 +334,32 @@ func (ks *KeyStore) Follow(ctx context.Context) {
 // HasKey reports whether kmsKeyID names a key of the keyring.
 func (ks *KeyStore) HasKey(kmsKeyID string) bool { return ks.keyring.Has(kmsKeyID) }
 
-// New makes a new random data key named name, wrapped by the keyring key
-// kmsKeyID ("": the primary). store queues storing it on the batch of the
-// transaction that appends the event sealed with it.
+// Keyring is the keyring the store wraps with.
+func (ks *KeyStore) Keyring() *Keyring { return ks.keyring }
+
+// New makes a new random data key named name, wrapped by the newest version
+// of the keyring key kmsKeyID ("": the primary, whichever it is when the key
+// is rewrapped). store queues storing it, with the name it follows, on the
+// batch of the transaction that appends the event sealed with it.
 func (ks *KeyStore) New(name, kmsKeyID string) (dk []byte, store func(*pgx.Batch), err error) {
 	dk = make([]byte, 32)
 	if _, err := rand.Read(dk); err != nil {
 		return nil, nil, err
 	}
-	if kmsKeyID == "" {
-		kmsKeyID = ks.keyring.primary
+	follow := kmsKeyID
+	if follow == "" {
+		follow = ks.keyring.primary
 	}
-	kekID, wrapped, err := ks.keyring.wrapWith(kmsKeyID, name, dk)
+	kekID, wrapped, err := ks.keyring.wrapFor(follow, name, dk)
 	if err != nil {
 		return nil, nil, err
 	}
+	var named *string // NULL: follows the primary
+	if kmsKeyID != "" {
+		named = &kmsKeyID
+	}
 	return dk, func(b *pgx.Batch) {
-		b.Queue(`INSERT INTO data_keys (stream_id, kek_id, wrapped_key) VALUES ($1, $2, $3)`, name, kekID, wrapped)
+		b.Queue(`INSERT INTO data_keys (stream_id, kek_id, wrapped_key, kms_key_id) VALUES ($1, $2, $3, $4)`, name, kekID, wrapped, named)
 	}, nil
 }
 
@@ -310,25 +440,37 @@ func (ks *KeyStore) Forget(name string) {
 	}
 }
 
-// Rewrap re-wraps every live data key not wrapped by the primary key, so that
-// retired key-encryption keys can be removed from the keyring. It returns how
-// many keys moved.
+// Rewrap re-wraps every live data key not wrapped by the newest version of
+// the key it follows (the key its resource named, or the primary), so that
+// retired versions and keys can be removed from the keyring. It returns how
+// many keys moved. A data key naming a key the keyring lacks stops it with
+// an error (nothing else is lost: the keys moved so far stay moved).
 func (ks *KeyStore) Rewrap(ctx context.Context) (int, error) {
+	var names, targets []string
+	for name := range ks.keyring.versions {
+		names, targets = append(names, name), append(targets, ks.keyring.current(name))
+	}
+	primary := ks.keyring.current(ks.keyring.primary)
 	moved := 0
 	for {
-		rows, err := ks.pool.Query(ctx, `SELECT stream_id, kek_id, wrapped_key FROM data_keys
-			WHERE destroyed_at IS NULL AND kek_id <> $1 LIMIT 500`, ks.keyring.primary)
+		// A row is due when its wrap is not the newest version of its name
+		// (a name the keyring lacks is due too, and reported below).
+		rows, err := ks.pool.Query(ctx, `SELECT stream_id, kek_id, wrapped_key, kms_key_id FROM data_keys
+			WHERE destroyed_at IS NULL AND kek_id IS DISTINCT FROM CASE WHEN kms_key_id IS NULL THEN $3
+				ELSE (SELECT m.target FROM unnest($1::text[], $2::text[]) AS m(name, target) WHERE m.name = kms_key_id) END
+			ORDER BY stream_id LIMIT 500`, names, targets, primary)
 		if err != nil {
 			return moved, err
 		}
 		type row struct {
 			stream, kek string
 			wrapped     []byte
+			named       *string
 		}
 		var batch []row
 		for rows.Next() {
 			var r row
-			if err := rows.Scan(&r.stream, &r.kek, &r.wrapped); err != nil {
+			if err := rows.Scan(&r.stream, &r.kek, &r.wrapped, &r.named); err != nil {
 				rows.Close()
 				return moved, err
 			}
@@ -342,11 +484,18 @@ func (ks *KeyStore) Rewrap(ctx context.Context) (int, error) {
 			return moved, nil
 		}
 		for _, r := range batch {
+			follow := ks.keyring.primary
+			if r.named != nil {
+				follow = *r.named
+			}
+			if !ks.keyring.Has(follow) {
+				return moved, fmt.Errorf("keyring: the data key of %s follows key %q, which the keyring lacks", r.stream, follow)
+			}
 			dk, err := ks.keyring.unwrap(r.stream, r.kek, r.wrapped)
 			if err != nil {
 				return moved, err
 			}
-			kekID, wrapped, err := ks.keyring.wrap(r.stream, dk)
+			kekID, wrapped, err := ks.keyring.wrapFor(follow, r.stream, dk)
 			if err != nil {
 				return moved, err
 			}

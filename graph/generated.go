@@ -75,6 +75,13 @@ type ComplexityRoot struct {
 		Old   func(childComplexity int) int
 	}
 
+	KmsKey struct {
+		CurrentVersion func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Primary        func(childComplexity int) int
+		Versions       func(childComplexity int) int
+	}
+
 	Mutation struct {
 		CreateSecret              func(childComplexity int, input model.CreateSecretInput) int
 		CreateTrustedSecret       func(childComplexity int, input model.CreateTrustedSecretInput) int
@@ -116,6 +123,7 @@ type ComplexityRoot struct {
 
 	Query struct {
 		AuditEvents           func(childComplexity int, filter *model.AuditFilter, first *int, after *string, newestFirst *bool) int
+		Keys                  func(childComplexity int) int
 		PendingDeletions      func(childComplexity int, resourceType *string) int
 		Secret                func(childComplexity int, secretID string, asOf *time.Time) int
 		SecretData            func(childComplexity int, secretID string, version *int, stage *string) int
@@ -315,6 +323,7 @@ type QueryResolver interface {
 	TrustedSecretHistory(ctx context.Context, trustedSecretID string, first *int, after *string) (*model.AuditEventPage, error)
 	AuditEvents(ctx context.Context, filter *model.AuditFilter, first *int, after *string, newestFirst *bool) (*model.AuditEventPage, error)
 	VerifyLog(ctx context.Context) (*model.VerifyReport, error)
+	Keys(ctx context.Context) ([]*model.KmsKey, error)
 }
 type SecretResolver interface {
 	ResourceGroup(ctx context.Context, obj *projections.Secret) (*model.ResourceGroup, error)
@@ -475,6 +484,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.FieldChange.Old(childComplexity), true
+
+	case "KmsKey.currentVersion":
+		if e.ComplexityRoot.KmsKey.CurrentVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KmsKey.CurrentVersion(childComplexity), true
+	case "KmsKey.id":
+		if e.ComplexityRoot.KmsKey.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KmsKey.ID(childComplexity), true
+	case "KmsKey.primary":
+		if e.ComplexityRoot.KmsKey.Primary == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KmsKey.Primary(childComplexity), true
+	case "KmsKey.versions":
+		if e.ComplexityRoot.KmsKey.Versions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KmsKey.Versions(childComplexity), true
 
 	case "Mutation.createSecret":
 		if e.ComplexityRoot.Mutation.CreateSecret == nil {
@@ -823,6 +857,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.AuditEvents(childComplexity, args["filter"].(*model.AuditFilter), args["first"].(*int), args["after"].(*string), args["newestFirst"].(*bool)), true
 
+	case "Query.keys":
+		if e.ComplexityRoot.Query.Keys == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Keys(childComplexity), true
 	case "Query.pendingDeletions":
 		if e.ComplexityRoot.Query.PendingDeletions == nil {
 			break
@@ -1709,7 +1749,7 @@ type Secret {
   state: ResourceState
   "At most 2,048 characters."
   description: String
-  "The keyring key that wraps this resource's data keys (null: the keyring's primary)."
+  "The keyring key name whose newest version wraps this resource's data keys (null: the keyring's primary)."
   kmsKeyId: String
   "Readable versions kept: older versions without a stage are destroyed (null: the server's default)."
   maxVersions: Int
@@ -1748,7 +1788,7 @@ type UserSecret {
   state: ResourceState
   "At most 2,048 characters."
   description: String
-  "The keyring key that wraps this resource's data keys (null: the keyring's primary)."
+  "The keyring key name whose newest version wraps this resource's data keys (null: the keyring's primary)."
   kmsKeyId: String
   "Readable versions kept: older versions without a stage are destroyed (null: the server's default)."
   maxVersions: Int
@@ -1956,6 +1996,18 @@ input AuditFilter {
   to: Time
 }
 
+"A key of the server's keyring, which kmsKeyId names. Never its material."
+type KmsKey {
+  "The name kmsKeyId takes."
+  id: ID!
+  "The versions the keyring holds, ascending."
+  versions: [Int!]!
+  "The newest version: it wraps new data keys, and secretlog rewrap moves older wraps to it."
+  currentVersion: Int!
+  "Resources that name no key follow the primary (its newest version)."
+  primary: Boolean!
+}
+
 type VerifyReport {
   ok: Boolean!
   eventsChecked: Int!
@@ -2037,6 +2089,8 @@ type Query {
   run's duration); a call that would wait too long is RESOURCE_EXHAUSTED.
   """
   verifyLog: VerifyReport!
+  "The keyring's keys, their versions and which is the primary (never key material): DOMAIN_ADMIN and SYSTEM."
+  keys: [KmsKey!]!
 }
 
 input CreateSecretInput {
@@ -2055,12 +2109,22 @@ input CreateSecretInput {
   """
   trustedSecretId: String
   description: String
-  "A key id of the server's keyring (unknown: INVALID_ARGUMENT)."
+  """
+  A key name of the server's keyring (unknown: INVALID_ARGUMENT; see the keys query): its newest
+  version wraps this secret's data keys, also after the key is rotated. Default: the primary.
+  """
   kmsKeyId: String
   "1 to 1000 (0 or none: the server's default)."
   maxVersions: Int
   autoRotation: Boolean
   rotationPeriodHours: Int
+  """
+  Makes the request idempotent (AWS's ClientRequestToken): 1 to 64 of A-Z a-z 0-9 _ -. The same
+  token with the same request answers the first result again (the resource as it was right after
+  it) and changes nothing; with a different request it is CONFLICT. Tokens are remembered for at
+  least 24 hours, per domain.
+  """
+  clientRequestToken: String
 }
 
 "expectedVersion (here and on every mutation of an existing resource): the data version the client last saw; another is CONFLICT at once."
@@ -2083,6 +2147,13 @@ input UpdateSecretDataInput {
   data: Map!
   schemaId: String
   expectedVersion: Int
+  """
+  Makes the request idempotent (AWS's ClientRequestToken): 1 to 64 of A-Z a-z 0-9 _ -. The same
+  token with the same request answers the first result again (the resource as it was right after
+  it) and changes nothing; with a different request it is CONFLICT. Tokens are remembered for at
+  least 24 hours, per domain and secret.
+  """
+  clientRequestToken: String
 }
 
 input CreateUserSecretInput {
@@ -2091,10 +2162,18 @@ input CreateUserSecretInput {
   schemaId: String
   tags: Map
   description: String
+  "As CreateSecretInput's."
   kmsKeyId: String
   maxVersions: Int
   autoRotation: Boolean
   rotationPeriodHours: Int
+  """
+  Makes the request idempotent (AWS's ClientRequestToken): 1 to 64 of A-Z a-z 0-9 _ -. The same
+  token with the same request answers the first result again (the resource as it was right after
+  it) and changes nothing; with a different request it is CONFLICT. Tokens are remembered for at
+  least 24 hours, per domain and user.
+  """
+  clientRequestToken: String
 }
 
 input UpdateUserSecretInput {
@@ -2113,6 +2192,13 @@ input UpdateUserSecretDataInput {
   data: Map!
   schemaId: String
   expectedVersion: Int
+  """
+  Makes the request idempotent (AWS's ClientRequestToken): 1 to 64 of A-Z a-z 0-9 _ -. The same
+  token with the same request answers the first result again (the resource as it was right after
+  it) and changes nothing; with a different request it is CONFLICT. Tokens are remembered for at
+  least 24 hours, per domain and user secret.
+  """
+  clientRequestToken: String
 }
 
 input CreateTrustedSecretInput {
@@ -2259,6 +2345,20 @@ func (ec *executionContext) childFields_FieldChange(ctx context.Context, field g
 		return ec.fieldContext_FieldChange_new(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type FieldChange", field.Name)
+}
+
+func (ec *executionContext) childFields_KmsKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_KmsKey_id(ctx, field)
+	case "versions":
+		return ec.fieldContext_KmsKey_versions(ctx, field)
+	case "currentVersion":
+		return ec.fieldContext_KmsKey_currentVersion(ctx, field)
+	case "primary":
+		return ec.fieldContext_KmsKey_primary(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type KmsKey", field.Name)
 }
 
 func (ec *executionContext) childFields_PendingDeletion(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4412,6 +4512,98 @@ func (ec *executionContext) _FieldChange_new(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_FieldChange_new(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("FieldChange", field, false, false, errors.New("field of type Any does not have child fields"))
+}
+
+func (ec *executionContext) _KmsKey_id(ctx context.Context, field graphql.CollectedField, obj *model.KmsKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KmsKey_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KmsKey_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KmsKey", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _KmsKey_versions(ctx context.Context, field graphql.CollectedField, obj *model.KmsKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KmsKey_versions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Versions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []int) graphql.Marshaler {
+			return ec.marshalNInt2ᚕintᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KmsKey_versions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KmsKey", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _KmsKey_currentVersion(ctx context.Context, field graphql.CollectedField, obj *model.KmsKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KmsKey_currentVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CurrentVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KmsKey_currentVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KmsKey", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _KmsKey_primary(ctx context.Context, field graphql.CollectedField, obj *model.KmsKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KmsKey_primary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Primary, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KmsKey_primary(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KmsKey", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
 func (ec *executionContext) _Mutation_createSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -6647,6 +6839,38 @@ func (ec *executionContext) fieldContext_Query_verifyLog(_ context.Context, fiel
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_VerifyReport(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_keys(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_keys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Keys(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.KmsKey) graphql.Marshaler {
+			return ec.marshalNKmsKey2ᚕᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐKmsKeyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_keys(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KmsKey(ctx, field)
 		},
 	}
 	return fc, nil
@@ -9884,7 +10108,7 @@ func (ec *executionContext) unmarshalInputCreateSecretInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "data", "resourceGroup", "schemaId", "tags", "workspaceId", "projectId", "serviceAccountId", "trustedSecretId", "description", "kmsKeyId", "maxVersions", "autoRotation", "rotationPeriodHours"}
+	fieldsInOrder := [...]string{"name", "data", "resourceGroup", "schemaId", "tags", "workspaceId", "projectId", "serviceAccountId", "trustedSecretId", "description", "kmsKeyId", "maxVersions", "autoRotation", "rotationPeriodHours", "clientRequestToken"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -9989,6 +10213,13 @@ func (ec *executionContext) unmarshalInputCreateSecretInput(ctx context.Context,
 				return it, err
 			}
 			it.RotationPeriodHours = data
+		case "clientRequestToken":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientRequestToken"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientRequestToken = data
 		}
 	}
 	return it, nil
@@ -10098,7 +10329,7 @@ func (ec *executionContext) unmarshalInputCreateUserSecretInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "data", "schemaId", "tags", "description", "kmsKeyId", "maxVersions", "autoRotation", "rotationPeriodHours"}
+	fieldsInOrder := [...]string{"name", "data", "schemaId", "tags", "description", "kmsKeyId", "maxVersions", "autoRotation", "rotationPeriodHours", "clientRequestToken"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -10168,6 +10399,13 @@ func (ec *executionContext) unmarshalInputCreateUserSecretInput(ctx context.Cont
 				return it, err
 			}
 			it.RotationPeriodHours = data
+		case "clientRequestToken":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientRequestToken"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientRequestToken = data
 		}
 	}
 	return it, nil
@@ -10381,7 +10619,7 @@ func (ec *executionContext) unmarshalInputUpdateSecretDataInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"secretId", "data", "schemaId", "expectedVersion"}
+	fieldsInOrder := [...]string{"secretId", "data", "schemaId", "expectedVersion", "clientRequestToken"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -10416,6 +10654,13 @@ func (ec *executionContext) unmarshalInputUpdateSecretDataInput(ctx context.Cont
 				return it, err
 			}
 			it.ExpectedVersion = data
+		case "clientRequestToken":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientRequestToken"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientRequestToken = data
 		}
 	}
 	return it, nil
@@ -10641,7 +10886,7 @@ func (ec *executionContext) unmarshalInputUpdateUserSecretDataInput(ctx context.
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"userSecretId", "data", "schemaId", "expectedVersion"}
+	fieldsInOrder := [...]string{"userSecretId", "data", "schemaId", "expectedVersion", "clientRequestToken"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -10676,6 +10921,13 @@ func (ec *executionContext) unmarshalInputUpdateUserSecretDataInput(ctx context.
 				return it, err
 			}
 			it.ExpectedVersion = data
+		case "clientRequestToken":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientRequestToken"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientRequestToken = data
 		}
 	}
 	return it, nil
@@ -11043,6 +11295,59 @@ func (ec *executionContext) _FieldChange(ctx context.Context, sel ast.SelectionS
 		case "new":
 			out.Values[i] = ec._FieldChange_new(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var kmsKeyImplementors = []string{"KmsKey"}
+
+func (ec *executionContext) _KmsKey(ctx context.Context, sel ast.SelectionSet, obj *model.KmsKey) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, kmsKeyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("KmsKey")
+		case "id":
+			out.Values[i] = ec._KmsKey_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "versions":
+			out.Values[i] = ec._KmsKey_versions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "currentVersion":
+			out.Values[i] = ec._KmsKey_currentVersion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "primary":
+			out.Values[i] = ec._KmsKey_primary(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -11829,6 +12134,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_verifyLog(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "keys":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_keys(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -13436,6 +13763,32 @@ func (ec *executionContext) marshalNInt2ᚕintᚄ(ctx context.Context, sel ast.S
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNKmsKey2ᚕᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐKmsKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.KmsKey) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNKmsKey2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐKmsKey(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNKmsKey2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐKmsKey(ctx context.Context, sel ast.SelectionSet, v *model.KmsKey) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._KmsKey(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNMap2map(ctx context.Context, v any) (map[string]any, error) {

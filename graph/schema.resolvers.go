@@ -36,7 +36,8 @@ func (r *mutationResolver) CreateSecret(ctx context.Context, input model.CreateS
 		SchemaID: str(input.SchemaID), Tags: input.Tags, ResourceGroup: auth.ResourceGroup(input.ResourceGroup),
 		WorkspaceID: str(input.WorkspaceID), ProjectID: str(input.ProjectID),
 		ServiceAccountID: str(input.ServiceAccountID), TrustedSecretID: str(input.TrustedSecretID),
-		Settings: settings(input.Description, input.KmsKeyID, input.MaxVersions, input.AutoRotation, input.RotationPeriodHours)})
+		Settings:           settings(input.Description, input.KmsKeyID, input.MaxVersions, input.AutoRotation, input.RotationPeriodHours),
+		ClientRequestToken: str(input.ClientRequestToken)})
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +61,8 @@ func (r *mutationResolver) UpdateSecretData(ctx context.Context, input model.Upd
 	if err != nil {
 		return nil, err
 	}
-	return asSecret(r.App.UpdateSecretData.Handle(ctx, commands.UpdateSecretData{Target: t, Data: input.Data, SchemaID: input.SchemaID}))
+	return asSecret(r.App.UpdateSecretData.Handle(ctx, commands.UpdateSecretData{Target: t, Data: input.Data, SchemaID: input.SchemaID,
+		ClientRequestToken: str(input.ClientRequestToken)}))
 }
 
 // DeleteSecret is the resolver for the deleteSecret field.
@@ -129,7 +131,8 @@ func (r *mutationResolver) CreateUserSecret(ctx context.Context, input model.Cre
 	}
 	res, err := r.App.CreateUserSecret.Handle(ctx, commands.CreateUserSecret{Meta: m, Name: input.Name,
 		Data: input.Data, SchemaID: str(input.SchemaID), Tags: input.Tags,
-		Settings: settings(input.Description, input.KmsKeyID, input.MaxVersions, input.AutoRotation, input.RotationPeriodHours)})
+		Settings:           settings(input.Description, input.KmsKeyID, input.MaxVersions, input.AutoRotation, input.RotationPeriodHours),
+		ClientRequestToken: str(input.ClientRequestToken)})
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +156,8 @@ func (r *mutationResolver) UpdateUserSecretData(ctx context.Context, input model
 	if err != nil {
 		return nil, err
 	}
-	return asUserSecret(r.App.UpdateUserSecretData.Handle(ctx, commands.UpdateUserSecretData{Target: t, Data: input.Data, SchemaID: input.SchemaID}))
+	return asUserSecret(r.App.UpdateUserSecretData.Handle(ctx, commands.UpdateUserSecretData{Target: t, Data: input.Data, SchemaID: input.SchemaID,
+		ClientRequestToken: str(input.ClientRequestToken)}))
 }
 
 // DeleteUserSecret is the resolver for the deleteUserSecret field.
@@ -550,6 +554,23 @@ func (r *queryResolver) VerifyLog(ctx context.Context) (*model.VerifyReport, err
 		return nil, &commands.Error{Code: commands.PermissionDenied, Message: "verifyLog is for DOMAIN_ADMIN and SYSTEM"}
 	}
 	return r.verify(ctx)
+}
+
+// Keys is the resolver for the keys field.
+func (r *queryResolver) Keys(ctx context.Context) ([]*model.KmsKey, error) {
+	m, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := r.App.ListKeys.Handle(ctx, commands.ListKeys{Meta: m})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.KmsKey, len(keys))
+	for i, k := range keys {
+		out[i] = &model.KmsKey{ID: k.Name, Versions: k.Versions, CurrentVersion: k.Current(), Primary: k.Primary}
+	}
+	return out, nil
 }
 
 // ResourceGroup is the resolver for the resourceGroup field.

@@ -17,8 +17,9 @@ import (
 const schedulerLease = "scheduler"
 
 // Scheduler runs the lifecycle's timed work in one process at a time (under
-// a lease): the final deletion of resources whose recovery window ended, and
-// RotationDue events when rotations come due. Every step is a command as the
+// a lease): the final deletion of resources whose recovery window ended,
+// RotationDue events when rotations come due, and forgetting expired
+// clientRequestTokens. Every step is a command as the
 // scheduler's SYSTEM identity, decided against the resource's state, so a
 // second scheduler (or a restore racing it) never deletes twice.
 type Scheduler struct {
@@ -88,7 +89,19 @@ func (s *Scheduler) tick(ctx context.Context) error {
 			s.logger.Warn("rotation due", "resource", d.id, "error", err.Error())
 		}
 	}
-	return nil
+	return s.purgeTokens(ctx, now)
+}
+
+// purgeTokens forgets the clientRequestTokens older than commands.TokenTTL
+// (lookups already ignore them), a bounded batch at a time.
+func (s *Scheduler) purgeTokens(ctx context.Context, now time.Time) error {
+	for {
+		tag, err := s.pool.Exec(ctx, `DELETE FROM request_tokens WHERE ctid IN
+			(SELECT ctid FROM request_tokens WHERE created_at <= $1 LIMIT 5000)`, now.Add(-commands.TokenTTL))
+		if err != nil || tag.RowsAffected() < 5000 {
+			return err
+		}
+	}
 }
 
 func (s *Scheduler) due(ctx context.Context, sql string, now time.Time) ([]dueItem, error) {

@@ -178,9 +178,13 @@ func tokenCommand(cfg *config) *cobra.Command {
 func rewrapCommand(cfg *config) *cobra.Command {
 	return &cobra.Command{
 		Use:   "rewrap",
-		Short: "Re-wrap every data key with the keyring's primary key (after adding a new master key)",
-		Long: `Key rotation: put the new key first in SECRETLOG_MASTER_KEY (new:..., old:...),
-restart the servers, run rewrap, then remove the old key. The log is never rewritten.`,
+		Short: "Re-wrap every data key with the newest version of the key it follows (after a key rotation)",
+		Long: `Key rotation. Each data key follows a keyring key name: the kmsKeyId its secret chose,
+or the primary (the first entry's name). Rotate the primary by putting a new key first
+(SECRETLOG_MASTER_KEY=new:...,old:...), or rotate a named key by adding a version of it
+(app@2:...,app:...); restart the servers, run rewrap, then remove the old key or version.
+Rewrap moves every wrap made by an older version, or by another key, to the newest version
+of the key it follows. The log is never rewritten.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			log := cfg.logger(os.Stderr)
@@ -202,7 +206,7 @@ restart the servers, run rewrap, then remove the old key. The log is never rewri
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stdout, "re-wrapped %d data keys with key %q\n", n, keyring.Primary())
+			fmt.Fprintf(os.Stdout, "re-wrapped %d data keys to the newest version of their key (primary %q)\n", n, keyring.Primary())
 			return nil
 		},
 	}

@@ -66,7 +66,7 @@ func (c *config) bind(cmd *cobra.Command) {
 	f.StringVar(&c.databaseURL, "database-url", env("SECRETLOG_DATABASE_URL", ""), "PostgreSQL for the log and read models (unset: a private cluster under the data directory) [SECRETLOG_DATABASE_URL]")
 	f.StringVar(&c.listen, "listen", env("SECRETLOG_LISTEN", "127.0.0.1:8080"), "HTTP listen address [SECRETLOG_LISTEN]")
 	f.StringVar(&c.dataDir, "data-dir", env("SECRETLOG_DATA_DIR", "./.secretlog"), "data directory [SECRETLOG_DATA_DIR]")
-	f.StringVar(&c.masterKey, "master-key", "", "key-encryption keyring id:base64key[,id:base64key...], first is primary [SECRETLOG_MASTER_KEY]")
+	f.StringVar(&c.masterKey, "master-key", "", "key-encryption keyring name[@version]:base64key[,...]; the first name is the primary [SECRETLOG_MASTER_KEY]")
 	f.StringVar(&c.masterKeyFile, "master-key-file", env("SECRETLOG_MASTER_KEY_FILE", ""), "file holding the keyring [SECRETLOG_MASTER_KEY_FILE]")
 	f.StringVar(&c.tokenKey, "token-key", "", "token signing key, base64 of at least 32 bytes [SECRETLOG_TOKEN_KEY]")
 	f.StringVar(&c.tokenKeyFile, "token-key-file", env("SECRETLOG_TOKEN_KEY_FILE", ""), "file holding the token signing key [SECRETLOG_TOKEN_KEY_FILE]")

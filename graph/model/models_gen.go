@@ -53,12 +53,18 @@ type CreateSecretInput struct {
 	// must match the schema.
 	TrustedSecretID *string `json:"trustedSecretId,omitempty"`
 	Description     *string `json:"description,omitempty"`
-	// A key id of the server's keyring (unknown: INVALID_ARGUMENT).
+	// A key name of the server's keyring (unknown: INVALID_ARGUMENT; see the keys query): its newest
+	// version wraps this secret's data keys, also after the key is rotated. Default: the primary.
 	KmsKeyID *string `json:"kmsKeyId,omitempty"`
 	// 1 to 1000 (0 or none: the server's default).
 	MaxVersions         *int  `json:"maxVersions,omitempty"`
 	AutoRotation        *bool `json:"autoRotation,omitempty"`
 	RotationPeriodHours *int  `json:"rotationPeriodHours,omitempty"`
+	// Makes the request idempotent (AWS's ClientRequestToken): 1 to 64 of A-Z a-z 0-9 _ -. The same
+	// token with the same request answers the first result again (the resource as it was right after
+	// it) and changes nothing; with a different request it is CONFLICT. Tokens are remembered for at
+	// least 24 hours, per domain.
+	ClientRequestToken *string `json:"clientRequestToken,omitempty"`
 }
 
 type CreateTrustedSecretInput struct {
@@ -77,15 +83,21 @@ type CreateTrustedSecretInput struct {
 }
 
 type CreateUserSecretInput struct {
-	Name                string         `json:"name"`
-	Data                map[string]any `json:"data"`
-	SchemaID            *string        `json:"schemaId,omitempty"`
-	Tags                map[string]any `json:"tags,omitempty"`
-	Description         *string        `json:"description,omitempty"`
-	KmsKeyID            *string        `json:"kmsKeyId,omitempty"`
-	MaxVersions         *int           `json:"maxVersions,omitempty"`
-	AutoRotation        *bool          `json:"autoRotation,omitempty"`
-	RotationPeriodHours *int           `json:"rotationPeriodHours,omitempty"`
+	Name        string         `json:"name"`
+	Data        map[string]any `json:"data"`
+	SchemaID    *string        `json:"schemaId,omitempty"`
+	Tags        map[string]any `json:"tags,omitempty"`
+	Description *string        `json:"description,omitempty"`
+	// As CreateSecretInput's.
+	KmsKeyID            *string `json:"kmsKeyId,omitempty"`
+	MaxVersions         *int    `json:"maxVersions,omitempty"`
+	AutoRotation        *bool   `json:"autoRotation,omitempty"`
+	RotationPeriodHours *int    `json:"rotationPeriodHours,omitempty"`
+	// Makes the request idempotent (AWS's ClientRequestToken): 1 to 64 of A-Z a-z 0-9 _ -. The same
+	// token with the same request answers the first result again (the resource as it was right after
+	// it) and changes nothing; with a different request it is CONFLICT. Tokens are remembered for at
+	// least 24 hours, per domain and user.
+	ClientRequestToken *string `json:"clientRequestToken,omitempty"`
 }
 
 // One filter condition: key, value, operator (eq when omitted).
@@ -93,6 +105,18 @@ type FilterInput struct {
 	K string  `json:"k"`
 	V any     `json:"v,omitempty"`
 	O *string `json:"o,omitempty"`
+}
+
+// A key of the server's keyring, which kmsKeyId names. Never its material.
+type KmsKey struct {
+	// The name kmsKeyId takes.
+	ID string `json:"id"`
+	// The versions the keyring holds, ascending.
+	Versions []int `json:"versions"`
+	// The newest version: it wraps new data keys, and secretlog rewrap moves older wraps to it.
+	CurrentVersion int `json:"currentVersion"`
+	// Resources that name no key follow the primary (its newest version).
+	Primary bool `json:"primary"`
 }
 
 type Mutation struct {
@@ -189,6 +213,11 @@ type UpdateSecretDataInput struct {
 	Data            map[string]any `json:"data"`
 	SchemaID        *string        `json:"schemaId,omitempty"`
 	ExpectedVersion *int           `json:"expectedVersion,omitempty"`
+	// Makes the request idempotent (AWS's ClientRequestToken): 1 to 64 of A-Z a-z 0-9 _ -. The same
+	// token with the same request answers the first result again (the resource as it was right after
+	// it) and changes nothing; with a different request it is CONFLICT. Tokens are remembered for at
+	// least 24 hours, per domain and secret.
+	ClientRequestToken *string `json:"clientRequestToken,omitempty"`
 }
 
 // expectedVersion (here and on every mutation of an existing resource): the data version the client last saw; another is CONFLICT at once.
@@ -227,6 +256,11 @@ type UpdateUserSecretDataInput struct {
 	Data            map[string]any `json:"data"`
 	SchemaID        *string        `json:"schemaId,omitempty"`
 	ExpectedVersion *int           `json:"expectedVersion,omitempty"`
+	// Makes the request idempotent (AWS's ClientRequestToken): 1 to 64 of A-Z a-z 0-9 _ -. The same
+	// token with the same request answers the first result again (the resource as it was right after
+	// it) and changes nothing; with a different request it is CONFLICT. Tokens are remembered for at
+	// least 24 hours, per domain and user secret.
+	ClientRequestToken *string `json:"clientRequestToken,omitempty"`
 }
 
 type UpdateUserSecretInput struct {
