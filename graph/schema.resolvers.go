@@ -439,6 +439,16 @@ func (r *secretResolver) LastUsedAt(ctx context.Context, obj *projections.Secret
 	return r.Reader.LastUsed(ctx, obj.SecretID)
 }
 
+// SecretEvents is the resolver for the secretEvents field.
+func (r *subscriptionResolver) SecretEvents(ctx context.Context, filter *model.ChangeFilter, after *string) (<-chan *model.ChangeEvent, error) {
+	return r.subscribe(ctx, "Secret", filter, after)
+}
+
+// UserSecretEvents is the resolver for the userSecretEvents field.
+func (r *subscriptionResolver) UserSecretEvents(ctx context.Context, filter *model.ChangeFilter, after *string) (<-chan *model.ChangeEvent, error) {
+	return r.subscribe(ctx, "UserSecret", filter, after)
+}
+
 // State is the resolver for the state field.
 func (r *userSecretResolver) State(ctx context.Context, obj *projections.UserSecret) (*model.ResourceState, error) {
 	return resourceState(obj.StateOrNull()), nil
@@ -461,13 +471,17 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 // Secret returns SecretResolver implementation.
 func (r *Resolver) Secret() SecretResolver { return &secretResolver{r} }
 
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
 // UserSecret returns UserSecretResolver implementation.
 func (r *Resolver) UserSecret() UserSecretResolver { return &userSecretResolver{r} }
 
 type (
-	auditEventResolver struct{ *Resolver }
-	mutationResolver   struct{ *Resolver }
-	queryResolver      struct{ *Resolver }
-	secretResolver     struct{ *Resolver }
-	userSecretResolver struct{ *Resolver }
+	auditEventResolver   struct{ *Resolver }
+	mutationResolver     struct{ *Resolver }
+	queryResolver        struct{ *Resolver }
+	secretResolver       struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
+	userSecretResolver   struct{ *Resolver }
 )

@@ -38,6 +38,8 @@ type config struct {
 	introspection bool
 	graphiql      bool
 	maxTokenTTL   time.Duration
+	natsURL       string
+	natsStream    string
 	limits        server.Limits
 	// envErrs are environment variables that did not parse; reported before any command runs.
 	envErrs []error
@@ -67,6 +69,8 @@ func (c *config) bind(cmd *cobra.Command) {
 	f.BoolVar(&c.dev, "dev", c.envBool("SECRETLOG_DEV", false), "development mode with a database URL: generate keys into the data directory and print a token [SECRETLOG_DEV]")
 	f.BoolVar(&c.introspection, "introspection", c.envBool("SECRETLOG_INTROSPECTION", true), "answer GraphQL introspection (__schema, __type) [SECRETLOG_INTROSPECTION]")
 	f.BoolVar(&c.graphiql, "graphiql", c.envBool("SECRETLOG_GRAPHIQL", true), "serve GraphiQL at / [SECRETLOG_GRAPHIQL]")
+	f.StringVar(&c.natsURL, "nats-url", env("SECRETLOG_NATS_URL", ""), "NATS server with JetStream for the change feed (unset: servers tail the log for their subscribers) [SECRETLOG_NATS_URL]")
+	f.StringVar(&c.natsStream, "nats-stream", env("SECRETLOG_NATS_STREAM", "SECRETLOG"), "JetStream stream of the change feed (subjects secretlog.>) [SECRETLOG_NATS_STREAM]")
 	f.DurationVar(&c.maxTokenTTL, "max-token-ttl", c.envDuration("SECRETLOG_MAX_TOKEN_TTL", auth.DefaultMaxTTL), "longest token lifetime, minted or accepted [SECRETLOG_MAX_TOKEN_TTL]")
 	c.limits = server.DefaultLimits()
 	for _, st := range c.limits.Settings() {
