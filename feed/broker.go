@@ -102,6 +102,8 @@ func (e *SlowError) Error() string {
 
 func (e *SlowError) Unwrap() error { return ErrSlowSubscriber }
 
+var errOverflow = errors.New("feed: overflow")
+
 type subscriber struct {
 	domain string
 	kind   string
@@ -145,11 +147,11 @@ func (b *Broker) unregister(s *subscriber) {
 	b.mu.Unlock()
 }
 
-// Subscribers is how many subscriptions this broker serves now.
+// Subscribers is how many subscriptions receive live events now.
 func (b *Broker) Subscribers() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.total
+	return len(b.subs)
 }
 
 func (b *Broker) take(id auth.Identity) (func(), error) {
@@ -215,6 +217,10 @@ func (b *Broker) run(ctx context.Context, id auth.Identity, f Filter, after *eve
 		c := *after
 		last = &c
 	}
+	// over is the live buffer's overflow signal while delivering live
+	// events (nil while replaying): a subscriber blocked on a slow client
+	// is cut off as soon as its buffer overflows.
+	var over <-chan struct{}
 	deliver := func(env Envelope) error {
 		if last != nil && !last.Before(env.Cursor) {
 			return nil // replayed already, or a repeat (at-least-once)
@@ -228,6 +234,8 @@ func (b *Broker) run(ctx context.Context, id auth.Identity, f Filter, after *eve
 		select {
 		case out <- env:
 			return nil
+		case <-over:
+			return errOverflow
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -241,6 +249,7 @@ func (b *Broker) run(ctx context.Context, id auth.Identity, f Filter, after *eve
 	}
 	for attempt := 0; ; attempt++ {
 		s := b.register(id.DomainID, f.ResourceType)
+		over = nil
 		if last != nil {
 			err := b.replay(ctx, *last, deliver)
 			if err != nil {
@@ -258,10 +267,13 @@ func (b *Broker) run(ctx context.Context, id auth.Identity, f Filter, after *eve
 			default:
 			}
 		}
+		over = s.over
 		for {
 			select {
 			case env := <-s.ch:
-				if err := deliver(env); err != nil {
+				if err := deliver(env); errors.Is(err, errOverflow) {
+					return slow()
+				} else if err != nil {
 					b.unregister(s)
 					return err
 				}

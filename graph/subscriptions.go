@@ -62,11 +62,16 @@ func (r *Resolver) subscribe(ctx context.Context, resourceType string, filter *m
 		return nil, err
 	}
 	out := make(chan *model.ChangeEvent)
+	ended := make(chan struct{})
+	go func() { _ = wait(); close(ended) }()
 	go func() {
 		defer close(out)
+	loop:
 		for env := range envs {
 			select {
 			case out <- changeEvent(env):
+			case <-ended: // failed while the client was not taking events
+				break loop
 			case <-ctx.Done():
 			}
 		}

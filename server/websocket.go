@@ -41,7 +41,32 @@ func (i wsImplementation) Accept(w http.ResponseWriter, r *http.Request, opts tr
 	if err != nil {
 		return nil, err
 	}
-	return &wsConn{conn: conn, writeTimeout: i.writeTimeout}, nil
+	c := &wsConn{conn: conn, writeTimeout: i.writeTimeout}
+	if h, ok := r.Context().Value(wsHolderKey{}).(*wsHolder); ok {
+		h.mu.Lock()
+		h.conn = c
+		h.mu.Unlock()
+	}
+	return c, nil
+}
+
+// wsHolder lets wsInit reach the connection its request accepted.
+type wsHolder struct {
+	mu   sync.Mutex
+	conn *wsConn
+}
+
+type wsHolderKey struct{}
+
+// closeNow drops the connection at once (a client that does not read
+// would hold a graceful close until the write timeout).
+func (h *wsHolder) closeNow() {
+	h.mu.Lock()
+	c := h.conn
+	h.mu.Unlock()
+	if c != nil {
+		_ = c.conn.CloseNow()
+	}
 }
 
 // clearingHijacker clears the deadlines net/http left on the connection.
@@ -199,12 +224,20 @@ func (s *Server) wsInit(ctx context.Context, payload transport.InitPayload) (con
 	} else {
 		ctx, cancel = context.WithCancel(ctx)
 	}
-	return graph.WithDisconnect(ctx, cancel), nil, nil
+	disconnect := cancel
+	if h, ok := ctx.Value(wsHolderKey{}).(*wsHolder); ok {
+		disconnect = func() {
+			cancel()
+			time.AfterFunc(time.Second, h.closeNow)
+		}
+	}
+	return graph.WithDisconnect(ctx, disconnect), nil, nil
 }
 
-// withBearer keeps the upgrade request's bearer token for wsInit.
+// withBearer keeps the upgrade request's bearer token and connection for wsInit.
 func withBearer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(context.WithValue(r.Context(), wsHolderKey{}, &wsHolder{}))
 		if scheme, tok, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " "); ok && strings.EqualFold(scheme, "Bearer") {
 			r = r.WithContext(context.WithValue(r.Context(), bearerKey{}, strings.TrimSpace(tok)))
 		}
