@@ -103,8 +103,8 @@ func FromRecord(rec events.Record) (Envelope, error) {
 	env := Envelope{
 		EventID: rec.ID, Type: rec.Type, ResourceType: res.Kind(), ResourceID: events.ResourceOfStream(rec.Stream),
 		Stream: rec.Stream, Version: rec.Version,
-		Actor:  Actor{Subject: m.Actor.Subject, UserID: m.Actor.UserID, Role: m.Actor.Role, DomainID: m.Actor.DomainID},
-		Tenant: Tenant{DomainID: m.Tenant.DomainID, WorkspaceID: m.Tenant.WorkspaceID, ProjectID: m.Tenant.ProjectID, UserID: m.Tenant.UserID},
+		Actor:      Actor{Subject: m.Actor.Subject, UserID: m.Actor.UserID, Role: m.Actor.Role, DomainID: m.Actor.DomainID},
+		Tenant:     Tenant{DomainID: m.Tenant.DomainID, WorkspaceID: m.Tenant.WorkspaceID, ProjectID: m.Tenant.ProjectID, UserID: m.Tenant.UserID},
 		OccurredAt: rec.OccurredAt.UTC(), CorrelationID: m.CorrelationID, CausationID: m.CausationID,
 		Position: FormatPosition(rec.Cursor), Cursor: rec.Cursor,
 	}
