@@ -7,6 +7,7 @@ package graph
 import (
 	"github.com/secretlog/secretlog/commands"
 	"github.com/secretlog/secretlog/events"
+	"github.com/secretlog/secretlog/feed"
 	"github.com/secretlog/secretlog/projections"
 )
 
@@ -17,4 +18,6 @@ type Resolver struct {
 	Log    *events.PostgresStore
 	// Verify rate-limits verifyLog per domain; nil: no limit.
 	Verify *VerifyGate
+	// Feed serves subscriptions; nil: this server serves none.
+	Feed *feed.Broker
 }

@@ -593,6 +593,16 @@ func (r *secretResolver) LastUsedAt(ctx context.Context, obj *projections.Secret
 	return r.Reader.LastUsed(ctx, obj.SecretID)
 }
 
+// SecretEvents is the resolver for the secretEvents field.
+func (r *subscriptionResolver) SecretEvents(ctx context.Context, filter *model.ChangeFilter, after *string) (<-chan *model.ChangeEvent, error) {
+	return r.subscribe(ctx, "Secret", filter, after)
+}
+
+// UserSecretEvents is the resolver for the userSecretEvents field.
+func (r *subscriptionResolver) UserSecretEvents(ctx context.Context, filter *model.ChangeFilter, after *string) (<-chan *model.ChangeEvent, error) {
+	return r.subscribe(ctx, "UserSecret", filter, after)
+}
+
 // ResourceGroup is the resolver for the resourceGroup field.
 func (r *trustedSecretResolver) ResourceGroup(ctx context.Context, obj *projections.TrustedSecret) (model.ResourceGroup, error) {
 	return model.ResourceGroup(obj.ResourceGroup), nil
@@ -625,6 +635,9 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 // Secret returns SecretResolver implementation.
 func (r *Resolver) Secret() SecretResolver { return &secretResolver{r} }
 
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
 // TrustedSecret returns TrustedSecretResolver implementation.
 func (r *Resolver) TrustedSecret() TrustedSecretResolver { return &trustedSecretResolver{r} }
 
@@ -636,6 +649,7 @@ type (
 	mutationResolver      struct{ *Resolver }
 	queryResolver         struct{ *Resolver }
 	secretResolver        struct{ *Resolver }
+	subscriptionResolver  struct{ *Resolver }
 	trustedSecretResolver struct{ *Resolver }
 	userSecretResolver    struct{ *Resolver }
 )

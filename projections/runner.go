@@ -265,6 +265,15 @@ func (r *Runner) consume(ctx context.Context, p Projection) (failed bool, err er
 	return false, err
 }
 
+// TxApplier is an asynchronous projection that applies each change itself
+// inside the consuming transaction (under a savepoint) instead of queueing
+// statements: the change feed's forwarder publishes there, so its consumer
+// group's offset moves only past events it published. An error stops
+// consuming at that event, which is delivered again after a pause.
+type TxApplier interface {
+	ApplyTx(ctx context.Context, tx pgx.Tx, c commands.Change) error
+}
+
 // gate admits handlers one at a time until it is closed.
 type gate struct {
 	mu     sync.Mutex
@@ -302,6 +311,9 @@ func (r *Runner) handler(p Projection, g *gate, failed func()) message.NoPublish
 			c, err := asyncChange(rec)
 			if err != nil {
 				return err
+			}
+			if a, ok := p.(TxApplier); ok {
+				return a.ApplyTx(ctx, sp, c)
 			}
 			b := &pgx.Batch{}
 			if err := p.Queue(b, []commands.Change{c}); err != nil {

@@ -28,6 +28,18 @@ type Limits struct {
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
+
+	// SubscriptionBuffer is how many events a subscriber may fall behind
+	// before it is disconnected (256).
+	SubscriptionBuffer int
+	// MaxCallerSubscriptions bounds the open subscriptions of one caller
+	// (token subject in its domain) on one server (16); MaxSubscriptions
+	// those of one server (10000).
+	MaxCallerSubscriptions int
+	MaxSubscriptions       int
+	// WebsocketWriteTimeout cuts off a websocket client that does not take
+	// a message within it (10s).
+	WebsocketWriteTimeout time.Duration
 }
 
 // DefaultLimits are the limits unless configured.
@@ -40,6 +52,11 @@ func DefaultLimits() Limits {
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+
+		SubscriptionBuffer:     256,
+		MaxCallerSubscriptions: 16,
+		MaxSubscriptions:       10000,
+		WebsocketWriteTimeout:  10 * time.Second,
 	}
 }
 
@@ -54,6 +71,15 @@ func (l Limits) WithDefaults() Limits {
 	for _, f := range []struct{ v, def *time.Duration }{
 		{&l.RequestTimeout, &d.RequestTimeout}, {&l.ReadHeaderTimeout, &d.ReadHeaderTimeout},
 		{&l.ReadTimeout, &d.ReadTimeout}, {&l.IdleTimeout, &d.IdleTimeout},
+		{&l.WebsocketWriteTimeout, &d.WebsocketWriteTimeout},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+	for _, f := range []struct{ v, def *int }{
+		{&l.SubscriptionBuffer, &d.SubscriptionBuffer}, {&l.MaxCallerSubscriptions, &d.MaxCallerSubscriptions},
+		{&l.MaxSubscriptions, &d.MaxSubscriptions},
 	} {
 		if *f.v <= 0 {
 			*f.v = *f.def
@@ -114,6 +140,10 @@ func (l *Limits) Settings() []Setting {
 		i("max-stat-unwinds", "SECRETLOG_MAX_STAT_UNWINDS", "unwind stages of one stat query", &q.MaxStatUnwinds),
 		i("max-stat-rows", "SECRETLOG_MAX_STAT_ROWS", "result rows of a stat query", &q.MaxStatRows),
 		d("statement-timeout", "SECRETLOG_STATEMENT_TIMEOUT", "statement_timeout of list and stat queries", &q.StatementTimeout),
+		i("subscription-buffer", "SECRETLOG_SUBSCRIPTION_BUFFER", "events a subscriber may fall behind before it is disconnected", &l.SubscriptionBuffer),
+		i("max-caller-subscriptions", "SECRETLOG_MAX_CALLER_SUBSCRIPTIONS", "open subscriptions of one caller on one server", &l.MaxCallerSubscriptions),
+		i("max-subscriptions", "SECRETLOG_MAX_SUBSCRIPTIONS", "open subscriptions of one server", &l.MaxSubscriptions),
+		d("websocket-write-timeout", "SECRETLOG_WEBSOCKET_WRITE_TIMEOUT", "cut off a websocket client that takes no message for this long", &l.WebsocketWriteTimeout),
 	}
 }
 

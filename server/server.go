@@ -19,9 +19,11 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -31,6 +33,7 @@ import (
 	"github.com/secretlog/secretlog/commands"
 	"github.com/secretlog/secretlog/commands/schemas"
 	"github.com/secretlog/secretlog/events"
+	"github.com/secretlog/secretlog/feed"
 	"github.com/secretlog/secretlog/graph"
 	"github.com/secretlog/secretlog/graph/graphiql"
 	"github.com/secretlog/secretlog/projections"
@@ -60,6 +63,25 @@ type Config struct {
 	// MaxTokenTTL caps the lifetime of the tokens the server accepts and
 	// mints (0: auth.DefaultMaxTTL, 24h).
 	MaxTokenTTL time.Duration
+
+	// NoWorker disables the background work that runs under leases (the
+	// asynchronous projections, the scheduler, the change feed's
+	// forwarder) and the log checkpointer: a stateless API server, as
+	// `serve --no-worker`. WorkerOnly runs that work and no API: the HTTP
+	// surface is /healthz, /readyz and /metrics (`secretlog worker`). Any
+	// number of each run against one database; the leases elect one
+	// process per piece of work.
+	NoWorker   bool
+	WorkerOnly bool
+	// NatsURL, when set, is a NATS server with JetStream: the forwarder
+	// publishes the change feed to the stream NatsStream (default
+	// feed.DefaultStream), and API servers feed their subscribers from it.
+	// Unset: API servers tail the log for their subscribers.
+	NatsURL    string
+	NatsStream string
+	// FeedPublisher, when set (and NatsURL is not), is where the forwarder
+	// publishes the change feed (topic feed.Topic): embedding and tests.
+	FeedPublisher message.Publisher
 }
 
 func (c Config) checkpointEvery() time.Duration {
@@ -82,6 +104,13 @@ type Server struct {
 	// Scheduler deletes resources whose recovery window ended and marks
 	// rotations due (under a lease).
 	Scheduler *Scheduler
+	// Feed fans the change feed out to this server's subscribers (nil on a
+	// worker).
+	Feed *feed.Broker
+	// Forwarder publishes the change feed (under a lease) on a worker with
+	// a publisher (NATS or FeedPublisher); FeedRunner runs it.
+	Forwarder  *feed.Forwarder
+	FeedRunner *projections.Runner
 
 	logger   *slog.Logger
 	cfg      Config
@@ -91,6 +120,7 @@ type Server struct {
 	done     chan struct{}
 	ready    atomic.Bool
 	registry *prometheus.Registry
+	nats     *nats.Conn
 }
 
 // Migrate brings the log and read-model schemas up to date. It reports
@@ -176,27 +206,121 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.Scheduler.Now == nil {
 		s.Scheduler.Now = time.Now
 	}
-	background.Add(4)
-	go func() { defer background.Done(); access.Run(runCtx, 2) }()
-	go func() { defer background.Done(); s.Keys.Follow(runCtx) }()
-	go func() { defer background.Done(); _ = s.Runner.Run(runCtx) }()
-	go func() { defer background.Done(); s.Scheduler.Run(runCtx) }()
+	if cfg.NatsURL != "" {
+		if s.nats, err = feed.Connect(cfg.NatsURL, "secretlog"); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("nats: %w", err)
+		}
+		if err := feed.EnsureStream(s.nats, s.natsStream()); err != nil {
+			s.nats.Close()
+			pool.Close()
+			return nil, err
+		}
+	}
+	run := func(f func()) {
+		background.Add(1)
+		go func() { defer background.Done(); f() }()
+	}
+	run(func() { access.Run(runCtx, 2) })
+	run(func() { s.Keys.Follow(runCtx) })
+	if !cfg.NoWorker {
+		if err := s.startWorker(runCtx, run); err != nil {
+			cancel()
+			background.Wait()
+			s.closeNATS()
+			pool.Close()
+			return nil, err
+		}
+	}
+	if !cfg.WorkerOnly {
+		s.Feed = feed.NewBroker(feed.PostgresLog{Pool: pool}, projector.Snapshot, logger)
+		lim := cfg.Limits.WithDefaults()
+		s.Feed.Buffer, s.Feed.MaxPerCaller, s.Feed.MaxTotal = lim.SubscriptionBuffer, lim.MaxCallerSubscriptions, lim.MaxSubscriptions
+		if s.nats != nil {
+			run(func() { feed.RunNATS(runCtx, s.nats, s.natsStream(), s.Feed, logger) })
+		} else {
+			run(func() { feed.RunLogTail(runCtx, pool, s.Feed, logger) })
+		}
+	}
 	go func() { background.Wait(); close(s.done) }()
+	s.ready.Store(true)
+	if cfg.WorkerOnly {
+		s.handler = s.workerRoutes()
+	} else {
+		s.handler = s.routes(&graph.Resolver{App: s.App, Reader: s.Reader, Log: s.Store, Feed: s.Feed})
+	}
+	return s, nil
+}
+
+func (s *Server) natsStream() string {
+	if s.cfg.NatsStream != "" {
+		return s.cfg.NatsStream
+	}
+	return feed.DefaultStream
+}
+
+func (s *Server) closeNATS() {
+	if s.nats != nil {
+		s.nats.Close()
+	}
+}
+
+// startWorker starts the work that runs under leases (the asynchronous
+// projections, the scheduler, the change feed's forwarder) and the log
+// checkpointer.
+func (s *Server) startWorker(ctx context.Context, run func(func())) error {
+	logger, cfg := s.logger, s.cfg
+	var pub message.Publisher
+	topicOf := func(feed.Envelope) string { return feed.Topic }
+	switch {
+	case s.nats != nil:
+		p, err := feed.NewNATSPublisher(s.nats, logger)
+		if err != nil {
+			return fmt.Errorf("nats publisher: %w", err)
+		}
+		pub, topicOf = p, feed.Subject
+	case cfg.FeedPublisher != nil:
+		pub = cfg.FeedPublisher
+	}
+	if pub != nil {
+		s.Forwarder = &feed.Forwarder{Publisher: pub, TopicOf: topicOf}
+		s.FeedRunner = feed.NewForwarderRunner(s.Pool, logger, s.Forwarder)
+		run(func() { _ = s.FeedRunner.Run(ctx) })
+	}
+	run(func() { _ = s.Runner.Run(ctx) })
+	run(func() { s.Scheduler.Run(ctx) })
 	// Log checkpoints: a running hash over the whole log, so truncation and
 	// reordering are detectable by verify. Their hashes also go to the
 	// service log, a copy outside the database.
-	go s.Store.RunCheckpointer(runCtx, cfg.checkpointEvery(), func(cp events.Checkpoint, err error) {
-		if err != nil {
-			if runCtx.Err() == nil {
-				logger.Warn("log checkpoint failed", "error", err.Error())
+	run(func() {
+		s.Store.RunCheckpointer(ctx, cfg.checkpointEvery(), func(cp events.Checkpoint, err error) {
+			if err != nil {
+				if ctx.Err() == nil {
+					logger.Warn("log checkpoint failed", "error", err.Error())
+				}
+				return
 			}
-			return
-		}
-		logger.Info("log checkpoint", "position", cp.Cursor.Position, "events", cp.Events, "hash", fmt.Sprintf("%x", cp.Hash))
+			logger.Info("log checkpoint", "position", cp.Cursor.Position, "events", cp.Events, "hash", fmt.Sprintf("%x", cp.Hash))
+		})
 	})
-	s.ready.Store(true)
-	s.handler = s.routes(&graph.Resolver{App: s.App, Reader: s.Reader, Log: s.Store})
-	return s, nil
+	return nil
+}
+
+// failing lists the asynchronous work failing in this process.
+func (s *Server) failing() []string {
+	out := s.Runner.Failing()
+	if s.FeedRunner != nil {
+		out = append(out, s.FeedRunner.Failing()...)
+	}
+	return out
+}
+
+// workerRoutes is a worker's HTTP surface: health, readiness and metrics.
+func (s *Server) workerRoutes() http.Handler {
+	s.limits = s.cfg.Limits.WithDefaults()
+	mux := http.NewServeMux()
+	s.healthRoutes(mux)
+	return s.accessLog(mux)
 }
 
 // routes builds the HTTP surface, applying the configured limits to the
@@ -209,6 +333,14 @@ func (s *Server) routes(res *graph.Resolver) http.Handler {
 	res.Verify = graph.NewVerifyGate(lim.GraphQL.VerifyInterval, lim.GraphQL.QueueWait)
 	s.Signer = s.Signer.WithMaxTTL(s.cfg.MaxTokenTTL)
 	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: res, Complexity: graph.NewComplexity(lim.Query)}))
+	readLimit := lim.MaxRequestBytes
+	gql.AddTransport(transport.Websocket{
+		Implementation:        wsImplementation{writeTimeout: lim.WebsocketWriteTimeout},
+		InitFunc:              s.wsInit,
+		InitTimeout:           10 * time.Second,
+		KeepAlivePingInterval: 15 * time.Second,
+		PayloadReadLimit:      &readLimit,
+	})
 	gql.AddTransport(transport.GET{})
 	gql.AddTransport(transport.POST{})
 	// Parsed and validated documents are reused: clients send the same few
@@ -229,8 +361,26 @@ func (s *Server) routes(res *graph.Resolver) http.Handler {
 	gql.SetRecoverFunc(graph.Recover(s.logger))
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", withDeadline(lim.RequestTimeout,
-		http.MaxBytesHandler(s.Signer.Middleware(gql), lim.MaxRequestBytes)))
+	plain := withDeadline(lim.RequestTimeout, http.MaxBytesHandler(s.Signer.Middleware(gql), lim.MaxRequestBytes))
+	// A subscription's connection lives as long as its token: no request
+	// deadline (wsInit bounds it by the token's expiry).
+	ws := withBearer(s.Signer.Middleware(gql))
+	mux.Handle("/graphql", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isWebsocket(r) {
+			ws.ServeHTTP(w, r)
+			return
+		}
+		plain.ServeHTTP(w, r)
+	}))
+	s.healthRoutes(mux)
+	if !s.cfg.DisableGraphiQL {
+		mux.Handle("/", graphiql.Handler())
+	}
+	return s.accessLog(mux)
+}
+
+// healthRoutes serves /healthz, /readyz and /metrics on mux.
+func (s *Server) healthRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
@@ -247,17 +397,13 @@ func (s *Server) routes(res *graph.Resolver) http.Handler {
 		}
 		// A failing asynchronous projection degrades only what it serves
 		// (lastUsedAt): the server stays ready and names it.
-		if failing := s.Runner.Failing(); len(failing) > 0 {
+		if failing := s.failing(); len(failing) > 0 {
 			_, _ = fmt.Fprintf(w, "ready; degraded: projection %s failing\n", strings.Join(failing, ", projection "))
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
-	if !s.cfg.DisableGraphiQL {
-		mux.Handle("/", graphiql.Handler())
-	}
-	return s.accessLog(mux)
 }
 
 // accessLog logs one line per request (method, path, status, time), never bodies.
@@ -283,6 +429,10 @@ type statusRecorder struct {
 	http.ResponseWriter
 	status int
 }
+
+// Unwrap lets http.ResponseController and websocket upgrades reach the
+// connection.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (r *statusRecorder) WriteHeader(code int) {
 	r.status = code
@@ -322,5 +472,6 @@ func (s *Server) Close() {
 	case <-time.After(15 * time.Second):
 		s.logger.Warn("background work did not stop within 15s")
 	}
+	s.closeNATS()
 	s.Pool.Close()
 }

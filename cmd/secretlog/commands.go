@@ -22,66 +22,96 @@ import (
 )
 
 func serveCommand(cfg *config) *cobra.Command {
-	return &cobra.Command{
+	var noWorker bool
+	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve the GraphQL API (and GraphiQL) and run the projections",
+		Short: "Serve the GraphQL API (and GraphiQL) and run the background work (unless --no-worker)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			log := cfg.logger(os.Stderr)
-			if err := cfg.refuseEventStore(); err != nil {
-				return err
-			}
-			if err := cfg.requireKeys(); err != nil {
-				return err
-			}
-			keyring, err := cfg.keyring(log)
-			if err != nil {
-				return err
-			}
-			tokenKey, devToken, err := cfg.signingKey(log)
-			if err != nil {
-				return err
-			}
-			url, stop, err := cfg.database(ctx, log)
-			if err != nil {
-				return err
-			}
-			defer stop()
-			srv, err := server.New(ctx, server.Config{DatabaseURL: url, Keyring: keyring, TokenKey: tokenKey, Logger: log,
-				Limits: cfg.limits, DisableIntrospection: !cfg.introspection, DisableGraphiQL: !cfg.graphiql,
-				MaxTokenTTL: cfg.maxTokenTTL, SchedulerEvery: cfg.schedulerInterval,
-				Lifecycle: commands.Lifecycle{RecoveryDays: cfg.recoveryDays, MaxVersions: cfg.maxVersions}})
-			if err != nil {
-				return err
-			}
-			defer srv.Close()
-			if addr := os.Getenv("SECRETLOG_PPROF"); addr != "" {
-				stopPprof, err := servePprof(addr, log)
-				if err != nil {
-					return err
-				}
-				defer stopPprof()
-			}
-			l, err := net.Listen("tcp", cfg.listen)
-			if err != nil {
-				return err
-			}
-			base := "http://" + l.Addr().String()
-			if devToken {
-				ttl := min(24*time.Hour, srv.Signer.MaxTTL())
-				tok, err := srv.Signer.Mint(auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "domain-dev", UserID: "admin@dev"}, ttl)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(os.Stdout, "\nsecretlog is running.\n  GraphiQL:  %s/\n  GraphQL:   %s/graphql\n"+
-					"  Development DOMAIN_ADMIN token for domain-dev (%s); paste into GraphiQL's Headers:\n"+
-					"  {\"Authorization\": \"Bearer %s\"}\n  More tokens: go run ./cmd/secretlog token --role SYSTEM --domain domain-dev\n\n",
-					base, base, strings.TrimSuffix(ttl.String(), "0m0s"), tok)
-			}
-			log.Info("listening", "url", base)
-			return srv.Serve(ctx, l)
+			return runServer(cmd, cfg, serveMode{noWorker: noWorker})
 		},
 	}
+	cmd.Flags().BoolVar(&noWorker, "no-worker", cfg.envBool("SECRETLOG_NO_WORKER", false),
+		"a stateless API server: no leased background work (run `secretlog worker` beside it) [SECRETLOG_NO_WORKER]")
+	return cmd
+}
+
+func workerCommand(cfg *config) *cobra.Command {
+	return &cobra.Command{
+		Use:   "worker",
+		Short: "Run the background work (change feed forwarder, scheduler, asynchronous projections, log checkpoints) under their leases; no API",
+		Long: `Run the background work under its leases: the change feed's forwarder (with SECRETLOG_NATS_URL),
+the lifecycle scheduler, the asynchronous projections and the log checkpointer. Any number of
+workers and of API servers (serve --no-worker) can run against one database: each piece of work
+runs in one process at a time, and another takes over when it dies. --listen serves /healthz,
+/readyz and /metrics.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServer(cmd, cfg, serveMode{workerOnly: true})
+		},
+	}
+}
+
+type serveMode struct{ noWorker, workerOnly bool }
+
+func runServer(cmd *cobra.Command, cfg *config, mode serveMode) error {
+	ctx := cmd.Context()
+	log := cfg.logger(os.Stderr)
+	if err := cfg.refuseEventStore(); err != nil {
+		return err
+	}
+	if err := cfg.requireKeys(); err != nil {
+		return err
+	}
+	keyring, err := cfg.keyring(log)
+	if err != nil {
+		return err
+	}
+	tokenKey, devToken, err := cfg.signingKey(log)
+	if err != nil {
+		return err
+	}
+	url, stop, err := cfg.database(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	srv, err := server.New(ctx, server.Config{DatabaseURL: url, Keyring: keyring, TokenKey: tokenKey, Logger: log,
+		Limits: cfg.limits, DisableIntrospection: !cfg.introspection, DisableGraphiQL: !cfg.graphiql,
+		MaxTokenTTL: cfg.maxTokenTTL, NoWorker: mode.noWorker, WorkerOnly: mode.workerOnly,
+		NatsURL: cfg.natsURL, NatsStream: cfg.natsStream, SchedulerEvery: cfg.schedulerInterval,
+		Lifecycle: commands.Lifecycle{RecoveryDays: cfg.recoveryDays, MaxVersions: cfg.maxVersions}})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if addr := os.Getenv("SECRETLOG_PPROF"); addr != "" {
+		stopPprof, err := servePprof(addr, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
+	l, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return err
+	}
+	base := "http://" + l.Addr().String()
+	if devToken && !mode.workerOnly {
+		ttl := min(24*time.Hour, srv.Signer.MaxTTL())
+		tok, err := srv.Signer.Mint(auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "domain-dev", UserID: "admin@dev"}, ttl)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stdout, "\nsecretlog is running.\n  GraphiQL:  %s/\n  GraphQL:   %s/graphql\n"+
+			"  Development DOMAIN_ADMIN token for domain-dev (%s); paste into GraphiQL's Headers:\n"+
+			"  {\"Authorization\": \"Bearer %s\"}\n  More tokens: go run ./cmd/secretlog token --role SYSTEM --domain domain-dev\n\n",
+			base, base, strings.TrimSuffix(ttl.String(), "0m0s"), tok)
+	}
+	if mode.workerOnly {
+		log.Info("worker running", "health", base+"/readyz")
+	} else {
+		log.Info("listening", "url", base, "worker", !mode.noWorker)
+	}
+	return srv.Serve(ctx, l)
 }
 
 // servePprof exposes net/http/pprof on addr (SECRETLOG_PPROF, e.g.

@@ -39,6 +39,8 @@ type config struct {
 	introspection bool
 	graphiql      bool
 	maxTokenTTL   time.Duration
+	natsURL       string
+	natsStream    string
 	limits        server.Limits
 	// The lifecycle's defaults.
 	recoveryDays      int
@@ -74,6 +76,8 @@ func (c *config) bind(cmd *cobra.Command) {
 	f.BoolVar(&c.dev, "dev", c.envBool("SECRETLOG_DEV", false), "development mode with a database URL: generate keys into the data directory and print a token [SECRETLOG_DEV]")
 	f.BoolVar(&c.introspection, "introspection", c.envBool("SECRETLOG_INTROSPECTION", true), "answer GraphQL introspection (__schema, __type) [SECRETLOG_INTROSPECTION]")
 	f.BoolVar(&c.graphiql, "graphiql", c.envBool("SECRETLOG_GRAPHIQL", true), "serve GraphiQL at / [SECRETLOG_GRAPHIQL]")
+	f.StringVar(&c.natsURL, "nats-url", env("SECRETLOG_NATS_URL", ""), "NATS server with JetStream for the change feed (unset: servers tail the log for their subscribers) [SECRETLOG_NATS_URL]")
+	f.StringVar(&c.natsStream, "nats-stream", env("SECRETLOG_NATS_STREAM", "SECRETLOG"), "JetStream stream of the change feed (subjects secretlog.>) [SECRETLOG_NATS_STREAM]")
 	f.DurationVar(&c.maxTokenTTL, "max-token-ttl", c.envDuration("SECRETLOG_MAX_TOKEN_TTL", auth.DefaultMaxTTL), "longest token lifetime, minted or accepted [SECRETLOG_MAX_TOKEN_TTL]")
 	f.IntVar(&c.recoveryDays, "recovery-days", c.envInt("SECRETLOG_RECOVERY_DAYS", commands.DefaultRecoveryDays), "recovery window of a delete that names none, 7 to 30 days [SECRETLOG_RECOVERY_DAYS]")
 	f.IntVar(&c.maxVersions, "max-versions", c.envInt("SECRETLOG_MAX_VERSIONS", commands.DefaultMaxVersions), "readable versions kept of a value whose resource sets none [SECRETLOG_MAX_VERSIONS]")

@@ -53,7 +53,7 @@ func rootCommand() *cobra.Command {
 	cfg.bind(root)
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return cfg.check() }
 	root.SetFlagErrorFunc(flagError)
-	root.AddCommand(serveCommand(cfg), migrateCommand(cfg), tokenCommand(cfg), rewrapCommand(cfg), rebuildCommand(cfg), verifyCommand(cfg), eventStoreCommand(cfg))
+	root.AddCommand(serveCommand(cfg), workerCommand(cfg), migrateCommand(cfg), tokenCommand(cfg), rewrapCommand(cfg), rebuildCommand(cfg), verifyCommand(cfg), eventStoreCommand(cfg))
 	root.AddCommand(secretCommand(), userSecretCommand(), auditCommand())
 	return root
 }

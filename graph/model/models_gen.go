@@ -39,6 +39,37 @@ type AuditFilter struct {
 	To    *time.Time `json:"to,omitempty"`
 }
 
+// One committed event of the change feed: its envelope and the names of the fields it set.
+// Never a value, not even encrypted: a value change is the field name data.
+type ChangeEvent struct {
+	// Place in the log's commit order; pass it as after to resume right after this event.
+	Position string `json:"position"`
+	// The event id: the same event delivered twice has the same id.
+	EventID string `json:"eventId"`
+	// SecretCreated.v1, SecretUpdated.v1, SecretDataUpdated.v1, SecretDataRead.v1, Disabled.v1, ... .
+	Type string `json:"type"`
+	// Secret or UserSecret.
+	ResourceType string `json:"resourceType"`
+	ResourceID   string `json:"resourceId"`
+	// Version of the event in its resource's stream (a value read: in its access stream).
+	Version int `json:"version"`
+	// The resource's data version after the event (a value read: the version read), when known.
+	DataVersion   *int      `json:"dataVersion,omitempty"`
+	Actor         *Actor    `json:"actor"`
+	Tenant        *Tenant   `json:"tenant"`
+	OccurredAt    time.Time `json:"occurredAt"`
+	CorrelationID *string   `json:"correlationId,omitempty"`
+	// Names of the fields the event set, sorted (e.g. name, tags, projectId, data).
+	ChangedFields []string `json:"changedFields"`
+}
+
+// Narrows a subscription (as auditEvents' filter).
+type ChangeFilter struct {
+	// Event types, with or without the .v1 suffix.
+	Types      []string `json:"types,omitempty"`
+	ResourceID *string  `json:"resourceId,omitempty"`
+}
+
 type CreateSecretInput struct {
 	Name             string         `json:"name"`
 	Data             map[string]any `json:"data"`
@@ -201,6 +232,23 @@ type SecretVersionPage struct {
 type SortInput struct {
 	Key  string `json:"key"`
 	Desc *bool  `json:"desc,omitempty"`
+}
+
+// The change feed over graphql-transport-ws (authenticate with the connection_init payload's
+// Authorization, or the upgrade request's header). Each subscriber sees only the events of resources
+// its token may read now (the rules of queries, checked per event). after: a position as an event
+// carried it; the events since are replayed from the log first, so a client that reconnects loses
+// nothing. A subscriber that falls too far behind is disconnected with RESOURCE_EXHAUSTED.
+type Subscription struct {
+}
+
+// Where a resource lived after an event.
+type Tenant struct {
+	DomainID    string  `json:"domainId"`
+	WorkspaceID *string `json:"workspaceId,omitempty"`
+	ProjectID   *string `json:"projectId,omitempty"`
+	// Owner of a user secret.
+	UserID *string `json:"userId,omitempty"`
 }
 
 type TrustedSecretList struct {

@@ -1,0 +1,120 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/secretlog/secretlog/commands"
+	"github.com/secretlog/secretlog/events"
+	"github.com/secretlog/secretlog/feed"
+	"github.com/secretlog/secretlog/graph/model"
+)
+
+type disconnectKey struct{}
+
+// WithDisconnect stores how to close the websocket connection ctx belongs
+// to: a subscriber that fell behind is disconnected, not only unsubscribed.
+func WithDisconnect(ctx context.Context, disconnect func()) context.Context {
+	return context.WithValue(ctx, disconnectKey{}, disconnect)
+}
+
+// disconnectDelay lets the subscription's error message go out before the
+// connection closes.
+const disconnectDelay = 500 * time.Millisecond
+
+// maxFilterTypes bounds filter.types of a subscription.
+const maxFilterTypes = 100
+
+// subscribe runs a subscription of resourceType's events on the feed.
+func (r *Resolver) subscribe(ctx context.Context, resourceType string, filter *model.ChangeFilter, after *string) (<-chan *model.ChangeEvent, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.Feed == nil {
+		return nil, &commands.Error{Code: commands.FailedPrecondition, Message: "this server does not serve the change feed"}
+	}
+	f := feed.Filter{ResourceType: resourceType}
+	if filter != nil {
+		if len(filter.Types) > maxFilterTypes {
+			return nil, &commands.Error{Code: commands.InvalidArgument, Message: "filter.types: at most 100 types"}
+		}
+		f.Types, f.ResourceID = filter.Types, str(filter.ResourceID)
+	}
+	var from *events.Cursor
+	if after != nil {
+		c, err := feed.ParsePosition(*after)
+		if err != nil {
+			return nil, &commands.Error{Code: commands.InvalidArgument, Field: "after", Message: err.Error()}
+		}
+		from = &c
+	}
+	envs, wait, err := r.Feed.Subscribe(ctx, id, f, from)
+	if errors.Is(err, feed.ErrTooManySubscriptions) {
+		return nil, &commands.Error{Code: commands.ResourceExhausted, Message: err.Error()}
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan *model.ChangeEvent)
+	ended := make(chan struct{})
+	go func() { _ = wait(); close(ended) }()
+	go func() {
+		defer close(out)
+	loop:
+		for env := range envs {
+			select {
+			case out <- changeEvent(env):
+			case <-ended: // failed while the client was not taking events
+				break loop
+			case <-ctx.Done():
+			}
+		}
+		err := wait()
+		if err == nil {
+			return
+		}
+		var slow *feed.SlowError
+		code, msg := commands.Internal, "internal error"
+		if errors.As(err, &slow) {
+			code, msg = commands.ResourceExhausted, err.Error()
+		} else {
+			slog.Default().ErrorContext(ctx, "subscription failed", "error", err.Error())
+		}
+		transport.AddSubscriptionError(ctx, &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": string(code)}})
+		if d, ok := ctx.Value(disconnectKey{}).(func()); ok && code == commands.ResourceExhausted {
+			time.AfterFunc(disconnectDelay, d)
+		}
+	}()
+	return out, nil
+}
+
+func changeEvent(env feed.Envelope) *model.ChangeEvent {
+	e := &model.ChangeEvent{Position: env.Position, EventID: env.EventID, Type: env.Type, ResourceType: env.ResourceType,
+		ResourceID: env.ResourceID, Version: int(env.Version), OccurredAt: env.OccurredAt,
+		CorrelationID: nonEmpty(env.CorrelationID), ChangedFields: env.ChangedFields,
+		Actor: &model.Actor{UserID: nonEmpty(env.Actor.UserID), Role: env.Actor.Role, DomainID: env.Actor.DomainID,
+			Subject: nonEmpty(env.Actor.Subject)},
+		Tenant: &model.Tenant{DomainID: env.Tenant.DomainID, WorkspaceID: nonEmpty(env.Tenant.WorkspaceID),
+			ProjectID: nonEmpty(env.Tenant.ProjectID), UserID: nonEmpty(env.Tenant.UserID)}}
+	if env.DataVersion != nil {
+		v := int(*env.DataVersion)
+		e.DataVersion = &v
+	}
+	if e.ChangedFields == nil {
+		e.ChangedFields = []string{}
+	}
+	return e
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
