@@ -35,6 +35,7 @@ import (
 	"github.com/secretlog/secretlog/graph/graphiql"
 	"github.com/secretlog/secretlog/projections"
 	"github.com/secretlog/secretlog/tracing"
+	"github.com/secretlog/secretlog/web/console"
 )
 
 // Config is what a server needs; cmd/secretlog fills it from flags and environment.
@@ -258,6 +259,7 @@ func (s *Server) routes(res *graph.Resolver) http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	mux.Handle(console.Prefix, console.Handler()) // the audit console (web/console)
 	if !s.cfg.DisableGraphiQL {
 		mux.Handle("/", graphiql.Handler())
 	}
