@@ -22,6 +22,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/secretlog/secretlog/auth"
 	"github.com/secretlog/secretlog/events"
@@ -54,11 +55,10 @@ func (b *syncBuffer) String() string {
 func memoryProvider(t *testing.T) *tracetest.InMemoryExporter {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	prev := otel.GetTracerProvider()
 	otel.SetTracerProvider(tp)
 	t.Cleanup(func() {
 		_ = tp.Shutdown(context.Background())
-		otel.SetTracerProvider(prev)
+		otel.SetTracerProvider(noop.NewTracerProvider())
 	})
 	return exp
 }
@@ -337,8 +337,9 @@ func TestMiddlewareSkipsProbes(t *testing.T) {
 // Setup exports over OTLP/HTTP when the endpoint is set, and installs
 // nothing when it is not.
 func TestSetupExportsOTLP(t *testing.T) {
+	otel.SetTracerProvider(noop.NewTracerProvider())
 	prev := otel.GetTracerProvider()
-	t.Cleanup(func() { otel.SetTracerProvider(prev) })
+	t.Cleanup(func() { otel.SetTracerProvider(noop.NewTracerProvider()) })
 
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
@@ -384,4 +385,19 @@ func TestLoggerAddsTraceID(t *testing.T) {
 	require.NotContains(t, lines[0], "trace_id")
 	require.Contains(t, lines[1], `"trace_id":"`+sc.TraceID().String()+`"`)
 	require.Contains(t, lines[1], `"span_id":"`+sc.SpanID().String()+`"`)
+}
+
+// With export off, a caller's traceparent still names the log lines.
+func TestTraceIDWithoutExport(t *testing.T) {
+	otel.SetTracerProvider(noop.NewTracerProvider())
+	var buf syncBuffer
+	log := tracing.Logger(slog.New(slog.NewJSONHandler(&buf, nil)))
+	h := tracing.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log.InfoContext(r.Context(), "handled")
+	}))
+	tid := trace.TraceID{0x77, 1}
+	req := httptest.NewRequest(http.MethodPost, "/graphql", nil)
+	req.Header.Set("traceparent", fmt.Sprintf("00-%s-%s-01", tid, trace.SpanID{2}))
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	require.Contains(t, buf.String(), `"trace_id":"`+tid.String()+`"`)
 }

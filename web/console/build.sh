@@ -9,6 +9,12 @@
 # package.json (exact) and package-lock.json (npm ci). Without a lock file
 # (after an upgrade) it runs npm install and copies the new lock back.
 set -euo pipefail
+# Exit status 3: the build could not run here (no suitable node, or npm could
+# not install); CI only warns then.
+if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' 2>/dev/null; then
+  echo "web/console/build.sh: needs node >= 20.19 (Vite 8)" >&2
+  exit 3
+fi
 here="$(cd "$(dirname "$0")" && pwd)"
 check=false
 [ "${1:-}" = "--check" ] && check=true
@@ -20,9 +26,9 @@ cp -r "$here/src" "$here/public" "$here/index.html" "$here/package.json" "$here/
 cd "$work"
 if [ -f "$here/package-lock.json" ]; then
   cp "$here/package-lock.json" .
-  npm ci --no-audit --no-fund --loglevel=error
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null || { echo "web/console/build.sh: npm ci failed" >&2; exit 3; }
 else
-  npm install --no-audit --no-fund --loglevel=error
+  npm install --no-audit --no-fund --loglevel=error >/dev/null || { echo "web/console/build.sh: npm install failed" >&2; exit 3; }
   cp package-lock.json "$here/"
 fi
 npm run --silent build >/dev/null
