@@ -37,6 +37,8 @@ import (
 	"github.com/secretlog/secretlog/graph"
 	"github.com/secretlog/secretlog/graph/graphiql"
 	"github.com/secretlog/secretlog/projections"
+	"github.com/secretlog/secretlog/tracing"
+	"github.com/secretlog/secretlog/web/console"
 )
 
 // Config is what a server needs; cmd/secretlog fills it from flags and environment.
@@ -146,6 +148,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	logger = tracing.Logger(logger) // trace_id and span_id on request log lines
 	replay, err := Migrate(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
@@ -154,6 +157,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database url: %w", err)
 	}
+	pcfg.ConnConfig.Tracer = tracing.PgxTracer()
 	pcfg.MaxConns = 32
 	if cfg.MaxConns > 0 {
 		pcfg.MaxConns = cfg.MaxConns
@@ -357,6 +361,7 @@ func (s *Server) routes(res *graph.Resolver) http.Handler {
 	conc := graph.NewConcurrency(lim.GraphQL)
 	gql.AroundOperations(conc.AroundOperations)
 	gql.AroundRootFields(conc.AroundRootFields)
+	gql.Use(tracing.GraphQL{})
 	gql.SetErrorPresenter(graph.ErrorPresenter(s.logger))
 	gql.SetRecoverFunc(graph.Recover(s.logger))
 
@@ -373,10 +378,11 @@ func (s *Server) routes(res *graph.Resolver) http.Handler {
 		plain.ServeHTTP(w, r)
 	}))
 	s.healthRoutes(mux)
+	mux.Handle(console.Prefix, console.Handler()) // the audit console (web/console)
 	if !s.cfg.DisableGraphiQL {
 		mux.Handle("/", graphiql.Handler())
 	}
-	return s.accessLog(mux)
+	return tracing.Middleware(s.accessLog(mux))
 }
 
 // healthRoutes serves /healthz, /readyz and /metrics on mux.
@@ -420,7 +426,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
 			return
 		}
-		s.logger.Info("http request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+		s.logger.InfoContext(r.Context(), "http request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
 			"took", time.Since(start), "correlation_id", cid)
 	})
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/secretlog/secretlog/events"
 	"github.com/secretlog/secretlog/projections"
 	"github.com/secretlog/secretlog/server"
+	"github.com/secretlog/secretlog/tracing"
 )
 
 func serveCommand(cfg *config) *cobra.Command {
@@ -61,6 +62,12 @@ func runServer(cmd *cobra.Command, cfg *config, mode serveMode) error {
 	if err := cfg.requireKeys(); err != nil {
 		return err
 	}
+	stopTracing, err := tracing.Setup(ctx)
+	if err != nil {
+		return err
+	}
+	defer flushTraces(stopTracing, log)
+	logTracing(log)
 	keyring, err := cfg.keyring(log)
 	if err != nil {
 		return err
