@@ -115,6 +115,8 @@ type Server struct {
 	FeedRunner *projections.Runner
 
 	logger   *slog.Logger
+	// devToken, in development mode, pre-fills GraphiQL's headers.
+	devToken atomic.Value
 	cfg      Config
 	limits   Limits
 	handler  http.Handler
@@ -380,7 +382,12 @@ func (s *Server) routes(res *graph.Resolver) http.Handler {
 	s.healthRoutes(mux)
 	mux.Handle(console.Prefix, console.Handler()) // the audit console (web/console)
 	if !s.cfg.DisableGraphiQL {
-		mux.Handle("/", graphiql.Handler())
+		mux.Handle("/", graphiql.HandlerWithDevHeaders(func() string {
+			if tok, _ := s.devToken.Load().(string); tok != "" {
+				return `{"Authorization": "Bearer ` + tok + `"}`
+			}
+			return ""
+		}))
 	}
 	return tracing.Middleware(s.accessLog(mux))
 }
@@ -444,6 +451,11 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.status = code
 	r.ResponseWriter.WriteHeader(code)
 }
+
+// SetDevToken makes GraphiQL start with token in its Authorization header:
+// development mode only (the token is served to anyone who can reach the
+// server, which there listens on loopback).
+func (s *Server) SetDevToken(token string) { s.devToken.Store(token) }
 
 // Handler is the HTTP surface.
 func (s *Server) Handler() http.Handler { return s.handler }

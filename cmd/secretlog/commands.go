@@ -108,8 +108,9 @@ func runServer(cmd *cobra.Command, cfg *config, mode serveMode) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stdout, "\nsecretlog is running.\n  GraphiQL:  %s/\n  GraphQL:   %s/graphql\n"+
-			"  Development DOMAIN_ADMIN token for domain-dev (%s); paste into GraphiQL's Headers:\n"+
+		srv.SetDevToken(tok)
+		fmt.Fprintf(os.Stdout, "\nsecretlog is running.\n  GraphiQL:  %s/ (its Headers hold this token)\n  GraphQL:   %s/graphql\n"+
+			"  Development DOMAIN_ADMIN token for domain-dev (%s); for other clients:\n"+
 			"  {\"Authorization\": \"Bearer %s\"}\n  More tokens: go run ./cmd/secretlog token --role SYSTEM --domain domain-dev\n\n",
 			base, base, strings.TrimSuffix(ttl.String(), "0m0s"), tok)
 	}

@@ -17,6 +17,8 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -102,9 +104,31 @@ func (a *asset) gzipped() []byte {
 
 // Handler returns an http.Handler that serves the GraphiQL page and its
 // assets. It is intended to be mounted at "/" of the server.
-func Handler() http.Handler {
+func Handler() http.Handler { return HandlerWithDevHeaders(nil) }
+
+// DevScript is the path of the script that pre-fills GraphiQL's headers.
+const DevScript = "/graphiql/dev.js"
+
+// HandlerWithDevHeaders is Handler whose GraphiQL starts with the headers
+// devHeaders returns (a JSON object, such as the development token's
+// Authorization), for development mode only; "" or a nil func: none.
+func HandlerWithDevHeaders(devHeaders func() string) http.Handler {
 	assets := loadAssets()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == DevScript {
+			w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			if devHeaders != nil {
+				if h := devHeaders(); h != "" {
+					quoted, _ := json.Marshal(h)
+					_, _ = fmt.Fprintf(w, "window.secretlogDevHeaders = %s;\n", quoted)
+					return
+				}
+			}
+			_, _ = w.Write([]byte("// not in development mode: no headers\n"))
+			return
+		}
 		a, ok := assets[r.URL.Path]
 		if !ok {
 			http.NotFound(w, r)

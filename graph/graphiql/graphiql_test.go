@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -132,4 +133,35 @@ func TestMethodNotAllowed(t *testing.T) {
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
 	require.Equal(t, "GET, HEAD", resp.Header.Get("Allow"))
+}
+
+// TestDevHeaders: in development mode the page loads a script that pre-fills
+// the headers; otherwise that script sets nothing.
+func TestDevHeaders(t *testing.T) {
+	var token atomic.Value
+	token.Store("")
+	srv := httptest.NewServer(graphiql.HandlerWithDevHeaders(func() string {
+		if token.Load().(string) == "" {
+			return ""
+		}
+		return `{"Authorization": "Bearer ` + token.Load().(string) + `"}`
+	}))
+	defer srv.Close()
+	get := func() string {
+		resp, err := http.Get(srv.URL + graphiql.DevScript)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return string(b)
+	}
+	require.NotContains(t, get(), "secretlogDevHeaders")
+	token.Store("tok-123")
+	require.Contains(t, get(), `window.secretlogDevHeaders = "{\"Authorization\": \"Bearer tok-123\"}";`)
+	resp, err := http.Get(srv.URL + "/")
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Contains(t, string(b), `<script src="/graphiql/dev.js"></script>`)
 }

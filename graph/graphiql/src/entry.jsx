@@ -26,10 +26,15 @@ const defaultQuery = `# Welcome to the secretlog GraphQL API.
 }
 `;
 
+// In development mode the server's /graphiql/dev.js sets the development
+// token's headers; elsewhere that script sets nothing.
+const devHeaders = window.secretlogDevHeaders;
+
 createRoot(document.getElementById('graphiql')).render(
   React.createElement(GraphiQL, {
     fetcher,
     defaultQuery,
+    defaultHeaders: devHeaders,
     isHeadersEditorEnabled: true,
     // Do not keep bearer tokens in localStorage across sessions.
     shouldPersistHeaders: false,
