@@ -246,13 +246,8 @@ func TestExportImport(t *testing.T) {
 		require.NotEqual(t, m.id, newID)
 		require.Equal(t, versionsOf(t, srcSystem, m.user, m.id), versionsOf(t, dstSystem, m.user, newID), m.id)
 	}
-	var got client.SecretDetailList
-	require.NoError(t, dstSystem.Do(ctx, `query($id: ID) { secrets(secretId: $id) { totalCount results { `+
-		`secretId name schemaId provider tags resourceGroup domainId workspaceId projectId serviceAccountId trustedSecretId version createdBy updatedBy createdAt updatedAt `+
-		`state description kmsKeyId maxVersions autoRotation rotationPeriodHours nextRotationTime lastRotatedAt } } }`,
-		map[string]any{"id": rep.IDs[a.SecretID]}, &struct {
-			Secrets *client.SecretDetailList `json:"secrets"`
-		}{&got}))
+	got, err := dstSystem.SecretDetails(ctx, &client.QueryInput{Filter: []client.Filter{{K: "secretId", V: rep.IDs[a.SecretID]}}})
+	require.NoError(t, err)
 	require.Len(t, got.Results, 1)
 	g := got.Results[0]
 	require.Equal(t, "db-prod", g.Name)
