@@ -312,6 +312,16 @@ func TestImportMarkSource(t *testing.T) {
 	s, err := src.api(aliceID).CreateSecret(ctx, client.CreateSecretInput{Name: "x", ResourceGroup: client.ResourceGroupDomain, Tags: map[string]any{"a": "b"},
 		Data: map[string]any{"v": "1"}})
 	require.NoError(t, err)
+	// A secret linked to a trusted secret goes out with its merged value and
+	// comes back unlinked, answering the same secretData.
+	var trusted struct {
+		CreateTrustedSecret struct{ TrustedSecretID string }
+	}
+	require.NoError(t, src.api(aliceID).Do(ctx, `mutation { createTrustedSecret(input: {name: "root", resourceGroup: DOMAIN, data: {root: "r-1"}}) { trustedSecretId } }`,
+		nil, &trusted))
+	linked, err := src.api(aliceID).CreateSecret(ctx, client.CreateSecretInput{Name: "linked", ResourceGroup: client.ResourceGroupDomain,
+		TrustedSecretID: trusted.CreateTrustedSecret.TrustedSecretID, Data: map[string]any{"own": "o-1"}})
+	require.NoError(t, err)
 	passFile := filepath.Join(t.TempDir(), "pass")
 	require.NoError(t, os.WriteFile(passFile, []byte("another long passphrase"), 0o600))
 	file := filepath.Join(t.TempDir(), "a.slarchive")
@@ -320,7 +330,13 @@ func TestImportMarkSource(t *testing.T) {
 	admin := dst.tokenFile(aliceID)
 	var rep importReport
 	dst.okJSON(&rep, admin, "", "import", "--in", file, "--passphrase-file", passFile, "--mark-source")
-	require.Equal(t, 1, rep.Created)
+	require.Equal(t, 2, rep.Created)
+	d, err := dst.api(systemID).SecretData(ctx, rep.IDs[linked.SecretID])
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"root": "r-1", "own": "o-1"}, d.Data)
+	l, err := dst.api(systemID).Secret(ctx, rep.IDs[linked.SecretID], nil)
+	require.NoError(t, err)
+	require.Nil(t, l.TrustedSecretID)
 	got, err := dst.api(systemID).Secret(ctx, rep.IDs[s.SecretID], nil)
 	require.NoError(t, err)
 	require.Equal(t, map[string]any{"a": "b", sourceTag: s.SecretID}, got.Tags)
@@ -328,9 +344,9 @@ func TestImportMarkSource(t *testing.T) {
 	file2 := filepath.Join(t.TempDir(), "b.slarchive")
 	src.ok(src.tokenFile(systemID), "", "export", "--domain", "d1", "--out", file2, "--passphrase-file", passFile)
 	dst.okJSON(&rep, admin, "", "import", "--in", file2, "--passphrase-file", passFile, "--mark-source")
-	require.Equal(t, 1, rep.Unchanged, "%+v", rep)
+	require.Equal(t, 2, rep.Unchanged, "%+v", rep)
 	n, _ := counts(t, dst.api(systemID))
-	require.Equal(t, 1, n)
+	require.Equal(t, 2, n)
 }
 
 func TestRequestTokenAndClaims(t *testing.T) {
