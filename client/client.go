@@ -31,6 +31,7 @@ type Client struct {
 	token     string
 	http      *http.Client
 	userAgent string
+	headers   http.Header
 }
 
 // Option configures a Client.
@@ -41,6 +42,18 @@ func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h
 
 // WithUserAgent sets the User-Agent header.
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
+
+// WithHeader adds a header to every request, such as X-Correlation-ID, which
+// the server records with every event a request appends. It cannot replace
+// the headers the client sets itself (Authorization, Content-Type, Accept).
+func WithHeader(key, value string) Option {
+	return func(c *Client) {
+		if c.headers == nil {
+			c.headers = http.Header{}
+		}
+		c.headers.Set(key, value)
+	}
+}
 
 // New returns a client of the server at base (http(s)://host:port, with or
 // without the /graphql path). token may be empty: the server then answers
@@ -125,6 +138,9 @@ func (c *Client) Do(ctx context.Context, query string, vars map[string]any, out 
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
 	if err != nil {
 		return &Error{Code: CodeInvalidArgument, Message: err.Error()}
+	}
+	for k, vs := range c.headers {
+		req.Header[k] = vs
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/graphql-response+json, application/json")

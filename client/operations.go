@@ -13,6 +13,11 @@ const secretFields = `secretId name schemaId provider tags resourceGroup domainI
 
 const userSecretFields = `userSecretId name schemaId provider tags domainId userId version createdBy updatedBy createdAt updatedAt`
 
+// lifecycleFields are the lifecycle state and settings of a resource with a value.
+const lifecycleFields = `state description kmsKeyId maxVersions autoRotation rotationPeriodHours nextRotationTime lastRotatedAt`
+
+const versionPageFields = `results { version stages createdAt createdBy readable rolledBackFrom } nextCursor`
+
 const auditPageFields = `results { position stream resourceType resourceId version dataVersion type
     actor { userId role domainId subject } occurredAt correlationId changes { field old new } }
   nextCursor`
@@ -64,6 +69,23 @@ const (
 
 	opAuditEvents = `query AuditEvents($filter: AuditFilter, $first: Int, $after: String, $newestFirst: Boolean) {
   auditEvents(filter: $filter, first: $first, after: $after, newestFirst: $newestFirst) { ` + auditPageFields + ` } }`
+
+	opSecretDetails = `query SecretDetails($query: QueryInput) {
+  secrets(query: $query) { totalCount results { ` + secretFields + ` ` + lifecycleFields + ` } } }`
+
+	opUserSecretDetails = `query UserSecretDetails($query: QueryInput) {
+  userSecrets(query: $query) { totalCount results { ` + userSecretFields + ` ` + lifecycleFields + ` } } }`
+
+	opSecretDataVersion = `query SecretDataVersion($id: ID!, $version: Int) { secretData(secretId: $id, version: $version) { data version } }`
+
+	opUserSecretDataVersion = `query UserSecretDataVersion($id: ID!, $version: Int) {
+  userSecretData(userSecretId: $id, version: $version) { data version } }`
+
+	opSecretVersions = `query SecretVersions($id: ID!, $first: Int, $after: String) {
+  secretVersions(secretId: $id, first: $first, after: $after) { ` + versionPageFields + ` } }`
+
+	opUserSecretVersions = `query UserSecretVersions($id: ID!, $first: Int, $after: String) {
+  userSecretVersions(userSecretId: $id, first: $first, after: $after) { ` + versionPageFields + ` } }`
 
 	opVerifyLog = `query VerifyLog { verifyLog { ok eventsChecked firstBrokenPosition reason } }`
 )
@@ -299,4 +321,68 @@ func (c *Client) VerifyLog(ctx context.Context) (*VerifyReport, error) {
 		return nil, err
 	}
 	return &out.VerifyLog, nil
+}
+
+// SecretDetails lists secrets with their lifecycle fields.
+func (c *Client) SecretDetails(ctx context.Context, q *QueryInput) (*SecretDetailList, error) {
+	var out struct{ Secrets SecretDetailList }
+	if err := c.Do(ctx, opSecretDetails, map[string]any{"query": q}, &out); err != nil {
+		return nil, err
+	}
+	return &out.Secrets, nil
+}
+
+// UserSecretDetails lists user secrets with their lifecycle fields.
+func (c *Client) UserSecretDetails(ctx context.Context, q *QueryInput) (*UserSecretDetailList, error) {
+	var out struct{ UserSecrets UserSecretDetailList }
+	if err := c.Do(ctx, opUserSecretDetails, map[string]any{"query": q}, &out); err != nil {
+		return nil, err
+	}
+	return &out.UserSecrets, nil
+}
+
+func versionVars(id string, version int) map[string]any {
+	vars := map[string]any{"id": id}
+	if version > 0 {
+		vars["version"] = version
+	}
+	return vars
+}
+
+// SecretDataVersion reads one version of a secret's value (0: the current
+// one). SYSTEM role only; the read is audited.
+func (c *Client) SecretDataVersion(ctx context.Context, id string, version int) (*VersionData, error) {
+	var out struct{ SecretData VersionData }
+	if err := c.Do(ctx, opSecretDataVersion, versionVars(id, version), &out); err != nil {
+		return nil, err
+	}
+	return &out.SecretData, nil
+}
+
+// UserSecretDataVersion reads one version of a user secret's value (0: the
+// current one). SYSTEM role only; the read is audited.
+func (c *Client) UserSecretDataVersion(ctx context.Context, id string, version int) (*VersionData, error) {
+	var out struct{ UserSecretData VersionData }
+	if err := c.Do(ctx, opUserSecretDataVersion, versionVars(id, version), &out); err != nil {
+		return nil, err
+	}
+	return &out.UserSecretData, nil
+}
+
+// SecretVersions returns a page of a secret's versions, newest first.
+func (c *Client) SecretVersions(ctx context.Context, id string, p PageArgs) (*SecretVersionPage, error) {
+	var out struct{ SecretVersions SecretVersionPage }
+	if err := c.Do(ctx, opSecretVersions, pageVars(id, p), &out); err != nil {
+		return nil, err
+	}
+	return &out.SecretVersions, nil
+}
+
+// UserSecretVersions returns a page of a user secret's versions, newest first.
+func (c *Client) UserSecretVersions(ctx context.Context, id string, p PageArgs) (*SecretVersionPage, error) {
+	var out struct{ UserSecretVersions SecretVersionPage }
+	if err := c.Do(ctx, opUserSecretVersions, pageVars(id, p), &out); err != nil {
+		return nil, err
+	}
+	return &out.UserSecretVersions, nil
 }

@@ -136,6 +136,9 @@ type CreateSecretInput struct {
 	ProjectID        string         `json:"projectId,omitempty"`
 	ServiceAccountID string         `json:"serviceAccountId,omitempty"`
 	TrustedSecretID  string         `json:"trustedSecretId,omitempty"`
+	Settings
+	// ClientRequestToken makes the request idempotent (README "Idempotency").
+	ClientRequestToken string `json:"clientRequestToken,omitempty"`
 }
 
 // UpdateSecretInput changes a secret's metadata. Nil fields are left as
@@ -164,9 +167,10 @@ func (in UpdateSecretInput) MarshalJSON() ([]byte, error) {
 
 // UpdateSecretDataInput replaces a secret's value (a new data version).
 type UpdateSecretDataInput struct {
-	SecretID string         `json:"secretId"`
-	Data     map[string]any `json:"data"`
-	SchemaID string         `json:"schemaId,omitempty"`
+	SecretID           string         `json:"secretId"`
+	Data               map[string]any `json:"data"`
+	SchemaID           string         `json:"schemaId,omitempty"`
+	ClientRequestToken string         `json:"clientRequestToken,omitempty"`
 }
 
 // CreateUserSecretInput creates a user secret of the caller.
@@ -175,6 +179,8 @@ type CreateUserSecretInput struct {
 	Data     map[string]any `json:"data"`
 	SchemaID string         `json:"schemaId,omitempty"`
 	Tags     map[string]any `json:"tags,omitempty"`
+	Settings
+	ClientRequestToken string `json:"clientRequestToken,omitempty"`
 }
 
 // UpdateUserSecretInput changes a user secret's metadata (see UpdateSecretInput).
@@ -198,9 +204,10 @@ func (in UpdateUserSecretInput) MarshalJSON() ([]byte, error) {
 
 // UpdateUserSecretDataInput replaces a user secret's value.
 type UpdateUserSecretDataInput struct {
-	UserSecretID string         `json:"userSecretId"`
-	Data         map[string]any `json:"data"`
-	SchemaID     string         `json:"schemaId,omitempty"`
+	UserSecretID       string         `json:"userSecretId"`
+	Data               map[string]any `json:"data"`
+	SchemaID           string         `json:"schemaId,omitempty"`
+	ClientRequestToken string         `json:"clientRequestToken,omitempty"`
 }
 
 // Actor is who caused an event.
@@ -263,4 +270,73 @@ type VerifyReport struct {
 	EventsChecked       int     `json:"eventsChecked"`
 	FirstBrokenPosition *string `json:"firstBrokenPosition"`
 	Reason              *string `json:"reason"`
+}
+
+// Settings are a new resource's lifecycle settings (README "Secret
+// lifecycle"); zero fields are not sent (the server's defaults apply).
+type Settings struct {
+	Description         string `json:"description,omitempty"`
+	KmsKeyID            string `json:"kmsKeyId,omitempty"`
+	MaxVersions         int    `json:"maxVersions,omitempty"`
+	AutoRotation        bool   `json:"autoRotation,omitempty"`
+	RotationPeriodHours int    `json:"rotationPeriodHours,omitempty"`
+}
+
+// Lifecycle is the lifecycle state and settings of a secret or user secret.
+type Lifecycle struct {
+	State               string     `json:"state"`
+	Description         *string    `json:"description"`
+	KmsKeyID            *string    `json:"kmsKeyId"`
+	MaxVersions         *int       `json:"maxVersions"`
+	AutoRotation        *bool      `json:"autoRotation"`
+	RotationPeriodHours *int       `json:"rotationPeriodHours"`
+	NextRotationTime    *time.Time `json:"nextRotationTime"`
+	LastRotatedAt       *time.Time `json:"lastRotatedAt"`
+}
+
+// SecretDetail is a secret's metadata with its lifecycle fields.
+type SecretDetail struct {
+	Secret
+	Lifecycle
+}
+
+// UserSecretDetail is a user secret's metadata with its lifecycle fields.
+type UserSecretDetail struct {
+	UserSecret
+	Lifecycle
+}
+
+// SecretDetailList is a page of secrets with their lifecycle fields.
+type SecretDetailList struct {
+	Results    []SecretDetail `json:"results"`
+	TotalCount int            `json:"totalCount"`
+}
+
+// UserSecretDetailList is a page of user secrets with their lifecycle fields.
+type UserSecretDetailList struct {
+	Results    []UserSecretDetail `json:"results"`
+	TotalCount int                `json:"totalCount"`
+}
+
+// VersionData is one version of a value (SYSTEM role only).
+type VersionData struct {
+	Data    map[string]any `json:"data"`
+	Version int            `json:"version"`
+}
+
+// SecretVersion is one version of a value: its stages and whether its value
+// is still readable.
+type SecretVersion struct {
+	Version        int       `json:"version"`
+	Stages         []string  `json:"stages"`
+	CreatedAt      time.Time `json:"createdAt"`
+	CreatedBy      string    `json:"createdBy"`
+	Readable       bool      `json:"readable"`
+	RolledBackFrom *int      `json:"rolledBackFrom"`
+}
+
+// SecretVersionPage is a page of versions, newest first.
+type SecretVersionPage struct {
+	Results    []SecretVersion `json:"results"`
+	NextCursor *string         `json:"nextCursor"`
 }

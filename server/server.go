@@ -114,7 +114,7 @@ type Server struct {
 	Forwarder  *feed.Forwarder
 	FeedRunner *projections.Runner
 
-	logger   *slog.Logger
+	logger *slog.Logger
 	// devToken, in development mode, pre-fills GraphiQL's headers.
 	devToken atomic.Value
 	cfg      Config
