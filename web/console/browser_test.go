@@ -33,14 +33,35 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// chromium finds Debian's chromium. Without it the browser test fails,
-// unless SECRETLOG_SKIP_BROWSER=1 says to skip it (CI installs chromium).
+// chromium finds Debian's chromium, installing it with apt-get when it is
+// missing and the tests run as root (as PostgreSQL is, by localpg). Without
+// it the browser test fails, unless SECRETLOG_SKIP_BROWSER=1 says to skip it.
 func chromium(t *testing.T) string {
-	for _, name := range []string{os.Getenv("SECRETLOG_CHROMIUM"), "chromium", "chromium-browser", "/usr/bin/chromium"} {
-		if name == "" {
-			continue
+	find := func() string {
+		for _, name := range []string{os.Getenv("SECRETLOG_CHROMIUM"), "chromium", "chromium-browser", "/usr/bin/chromium"} {
+			if name == "" {
+				continue
+			}
+			if p, err := exec.LookPath(name); err == nil {
+				return p
+			}
 		}
-		if p, err := exec.LookPath(name); err == nil {
+		return ""
+	}
+	if p := find(); p != "" {
+		return p
+	}
+	if os.Getenv("SECRETLOG_SKIP_BROWSER") != "1" && os.Geteuid() == 0 {
+		t.Log("chromium not found: installing it with apt-get")
+		for _, args := range [][]string{{"update", "-qq"}, {"install", "-y", "-qq", "--no-install-recommends", "chromium"}} {
+			cmd := exec.Command("apt-get", args...)
+			cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Logf("apt-get %v: %v: %s", args, err, out)
+				break
+			}
+		}
+		if p := find(); p != "" {
 			return p
 		}
 	}
