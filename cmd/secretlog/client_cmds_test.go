@@ -681,3 +681,90 @@ func TestCLIHelp(t *testing.T) {
 	require.Contains(t, r.stdout, "--database-url")
 	require.NotContains(t, r.stdout, "--token-file")
 }
+
+// apiClient is a client of the stack with a token minted for id, for the
+// operations the CLI has no command for.
+func (s *cliStack) apiClient(id auth.Identity) *client.Client {
+	s.t.Helper()
+	tok, err := s.srv.Signer.Mint(id, time.Hour)
+	require.NoError(s.t, err)
+	c, err := client.New(s.http.URL, tok)
+	require.NoError(s.t, err)
+	return c
+}
+
+func versionNumbers(p client.SecretVersionPage) []int {
+	out := []int{}
+	for _, v := range p.Results {
+		out = append(out, v.Version)
+	}
+	return out
+}
+
+// TestCLIVersions: secret and user-secret versions, newest first, with
+// stages, readability (a destroyed version), paging and NOT_FOUND.
+func TestCLIVersions(t *testing.T) {
+	t.Parallel()
+	s := newCLIStack(t)
+	adminID := auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "d1", UserID: "alice"}
+	admin := s.tokenFile(adminID)
+	bob := s.tokenFile(auth.Identity{Role: auth.RoleUser, DomainID: "d1", UserID: "bob"})
+	const canary = "canary-7e31c0aa"
+
+	var a secretJSON
+	s.okJSON(&a, admin, `{"k": "`+canary+`"}`, "secret", "create", "--name", "v", "--data", "-")
+	s.ok(admin, `{"k": "v2"}`, "secret", "put-data", a.SecretID, "--data", "-")
+	s.ok(admin, `{"k": "v3"}`, "secret", "put-data", a.SecretID, "--data", "-")
+	ctx := context.Background()
+	require.NoError(t, s.apiClient(adminID).Do(ctx, `mutation($id: ID!) { destroySecretVersions(secretId: $id, versions: [1]) { version } }`,
+		map[string]any{"id": a.SecretID}, nil))
+
+	var p client.SecretVersionPage
+	s.okJSON(&p, admin, "", "secret", "versions", a.SecretID)
+	require.Equal(t, []int{3, 2, 1}, versionNumbers(p), "newest first")
+	require.Nil(t, p.NextCursor)
+	require.Equal(t, []string{"SYSCURRENT"}, p.Results[0].Stages)
+	require.Equal(t, []string{"SYSPREVIOUS"}, p.Results[1].Stages)
+	require.True(t, p.Results[0].Readable)
+	require.False(t, p.Results[2].Readable, "version 1 was destroyed")
+	require.Equal(t, "alice", p.Results[0].CreatedBy)
+
+	// Paging: --first, --after, --all.
+	var p1, p2, all client.SecretVersionPage
+	s.okJSON(&p1, admin, "", "secret", "versions", a.SecretID, "--first", "2")
+	require.Equal(t, []int{3, 2}, versionNumbers(p1))
+	require.NotNil(t, p1.NextCursor)
+	s.okJSON(&p2, admin, "", "secret", "versions", a.SecretID, "--first", "2", "--after", *p1.NextCursor)
+	require.Equal(t, []int{1}, versionNumbers(p2))
+	s.okJSON(&all, admin, "", "secret", "versions", a.SecretID, "--first", "1", "--all")
+	require.Equal(t, p.Results, all.Results)
+	require.Nil(t, all.NextCursor)
+
+	// The table: every column, the cursor on stderr, never the value.
+	r := s.run(admin, "", "secret", "versions", a.SecretID, "--first", "2")
+	require.Equal(t, 0, r.status, r)
+	for _, h := range []string{"VERSION", "STAGES", "CREATED", "BY", "READABLE", "SYSCURRENT", "SYSPREVIOUS", "alice", "yes"} {
+		require.Contains(t, r.stdout, h)
+	}
+	require.Contains(t, r.stderr, "more: --after ")
+	table := s.ok(admin, "", "secret", "versions", a.SecretID)
+	require.Contains(t, table, "no (destroyed)")
+	require.NotContains(t, table, canary)
+	t.Logf("secret versions:\n%s", table)
+
+	s.fails(4, admin, "", "secret", "versions", "secret-000000000000")
+	s.fails(2, admin, "", "secret", "versions")
+	s.fails(2, admin, "", "secret", "versions", a.SecretID, "--first", "0")
+
+	// user-secret versions.
+	var u userSecretJSON
+	s.okJSON(&u, bob, `{"token": "t1"}`, "user-secret", "create", "--name", "gh", "--data", "-")
+	s.ok(bob, `{"token": "t2"}`, "user-secret", "put-data", u.UserSecretID, "--data", "-")
+	s.okJSON(&p, bob, "", "user-secret", "versions", u.UserSecretID)
+	require.Equal(t, []int{2, 1}, versionNumbers(p))
+	require.Equal(t, []string{"SYSCURRENT"}, p.Results[0].Stages)
+	require.Equal(t, "bob", p.Results[1].CreatedBy)
+	require.Contains(t, s.ok(bob, "", "user-secret", "versions", u.UserSecretID), "SYSPREVIOUS")
+	r = s.fails(4, bob, "", "user-secret", "versions", "user-secret-000000000000")
+	require.Contains(t, r.stderr, "user secret user-secret-000000000000: NOT_FOUND")
+}

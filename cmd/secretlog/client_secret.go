@@ -24,7 +24,10 @@ func secretCommand() *cobra.Command {
 		RunE: groupRun,
 	}
 	o.bind(cmd)
-	cmd.AddCommand(secretList(o), secretGet(o), secretCreate(o), secretUpdate(o), secretPutData(o), secretDelete(o), secretHistory(o))
+	cmd.AddCommand(secretList(o), secretGet(o), secretCreate(o), secretUpdate(o), secretPutData(o), secretDelete(o), secretHistory(o),
+		versionsCommand(o, "secret", "SECRET_ID", func(c *client.Client, cmd *cobra.Command, id string, p client.PageArgs) (*client.SecretVersionPage, error) {
+			return c.SecretVersions(cmd.Context(), id, p)
+		}))
 	return cmd
 }
 

@@ -23,7 +23,10 @@ func userSecretCommand() *cobra.Command {
 	}
 	o.bind(cmd)
 	cmd.AddCommand(userSecretList(o), userSecretGet(o), userSecretCreate(o), userSecretUpdate(o), userSecretPutData(o),
-		userSecretDelete(o), userSecretHistory(o))
+		userSecretDelete(o), userSecretHistory(o),
+		versionsCommand(o, "user secret", "USER_SECRET_ID", func(c *client.Client, cmd *cobra.Command, id string, p client.PageArgs) (*client.SecretVersionPage, error) {
+			return c.UserSecretVersions(cmd.Context(), id, p)
+		}))
 	return cmd
 }
 
