@@ -154,42 +154,6 @@ func collectPages[T any](h *historyFlags, fetch func(client.PageArgs) ([]T, *str
 	}
 }
 
-// versionsCommand is `versions ID` of every kind of secret: the versions of
-// its value, newest first, with their stages and whether they can still be
-// read. kind names the resource in errors ("secret"), arg the argument.
-func versionsCommand(o *clientOptions, kind, arg string,
-	fetch func(c *client.Client, cmd *cobra.Command, id string, p client.PageArgs) (*client.SecretVersionPage, error),
-) *cobra.Command {
-	var h historyFlags
-	cmd := &cobra.Command{
-		Use:   "versions " + arg,
-		Short: "The versions of a " + kind + "'s value, newest first: stages, creation, whether still readable (never a value)",
-		Example: fmt.Sprintf(`  secretlog %s versions %s --all
-  secretlog %s versions %s -o json | jq '.results[] | select(.readable)'`, strings.ReplaceAll(kind, " ", "-"), arg, strings.ReplaceAll(kind, " ", "-"), arg),
-		Args: exactArgs(arg),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			results, next, err := collectPages(&h, func(p client.PageArgs) ([]client.SecretVersion, *string, error) {
-				page, err := fetch(c, cmd, args[0], p)
-				if err != nil {
-					return nil, nil, err
-				}
-				return page.Results, page.NextCursor, nil
-			})
-			if err != nil {
-				return about(kind, args[0], err)
-			}
-			return printVersions(cmd, o, &client.SecretVersionPage{Results: results, NextCursor: next})
-		},
-	}
-	h.bind(cmd, 100)
-	cmd.Flags().Lookup("first").Usage = "versions per page"
-	return cmd
-}
-
 // printVersions renders a page of versions for people or scripts.
 func printVersions(cmd *cobra.Command, o *clientOptions, page *client.SecretVersionPage) error {
 	if o.json() {

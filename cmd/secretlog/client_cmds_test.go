@@ -670,7 +670,7 @@ func execCommand(t *testing.T, name string, args ...string) *exec.Cmd {
 // TestCLIHelp: the client commands' help shows the client's flags only, and
 // leaves the server commands' help as it was.
 func TestCLIHelp(t *testing.T) {
-	for _, args := range [][]string{{"secret", "--help"}, {"secret", "get", "--help"}, {"user-secret", "list", "--help"}, {"audit", "--help"}} {
+	for _, args := range [][]string{{"secret", "--help"}, {"secret", "get", "--help"}, {"user-secret", "list", "--help"}, {"trusted-secret", "get", "--help"}, {"trusted-secret", "versions", "--help"}, {"audit", "--help"}} {
 		r := runCLI(t, "", args...)
 		require.Equal(t, 0, r.status, "%v: %s", args, r)
 		require.Contains(t, r.stdout, "--token-file")
@@ -767,4 +767,170 @@ func TestCLIVersions(t *testing.T) {
 	require.Contains(t, s.ok(bob, "", "user-secret", "versions", u.UserSecretID), "SYSPREVIOUS")
 	r = s.fails(4, bob, "", "user-secret", "versions", "user-secret-000000000000")
 	require.Contains(t, r.stderr, "user secret user-secret-000000000000: NOT_FOUND")
+}
+
+type trustedSecretJSON struct {
+	client.TrustedSecret
+	Data map[string]any `json:"data"`
+}
+
+// TestCLITrustedSecretCommands drives every trusted-secret command against a
+// real server: JSON parsed back, values only with get --data (SYSTEM), exit
+// statuses, and a canary that no other command prints.
+func TestCLITrustedSecretCommands(t *testing.T) {
+	t.Parallel()
+	s := newCLIStack(t)
+	admin := s.tokenFile(auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "d1", UserID: "alice"})
+	member := s.tokenFile(auth.Identity{Role: auth.RoleWorkspaceMember, DomainID: "d1", WorkspaceID: "ws-1", UserID: "mia"})
+	system := s.tokenFile(auth.Identity{Role: auth.RoleSystem, DomainID: "d1"})
+	other := s.tokenFile(auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "d2", UserID: "zed"})
+	const canary = "canary-3f9a1c27"
+	b64 := base64.StdEncoding.EncodeToString([]byte(canary))
+
+	var outputs []result
+	ok := func(token, stdin string, args ...string) string {
+		t.Helper()
+		r := s.run(token, stdin, args...)
+		require.Equal(t, 0, r.status, "%v: %s", args, r)
+		outputs = append(outputs, r)
+		return r.stdout
+	}
+	okJSON := func(v any, token, stdin string, args ...string) {
+		t.Helper()
+		out := ok(token, stdin, append(args, "-o", "json")...)
+		reflect.ValueOf(v).Elem().SetZero()
+		dec := json.NewDecoder(strings.NewReader(out))
+		dec.DisallowUnknownFields()
+		require.NoError(t, dec.Decode(v), "output of %v:\n%s", args, out)
+	}
+
+	// create: DOMAIN by default, WORKSPACE with --workspace.
+	var a trustedSecretJSON
+	okJSON(&a, admin, `{"username": "root", "password": "`+canary+`"}`, "trusted-secret", "create", "--name", "org-root",
+		"--schema", "basic_auth", "--tag", "env=prod", "--description", "the org's root", "--data", "-")
+	require.Regexp(t, `^trusted-secret-[0-9a-f]{12}$`, a.TrustedSecretID)
+	require.Equal(t, client.ResourceGroupDomain, a.ResourceGroup)
+	require.Equal(t, "org-root", a.Name)
+	require.Equal(t, map[string]any{"env": "prod"}, a.Tags)
+	require.Equal(t, "the org's root", *a.Description)
+	require.Equal(t, "ENABLED", a.State)
+	require.Equal(t, 1, a.Version)
+	require.Equal(t, "alice", a.CreatedBy)
+	require.Nil(t, a.Data)
+	var b trustedSecretJSON
+	okJSON(&b, admin, "", "trusted-secret", "create", "--name", "ws-root", "--workspace", "ws-1",
+		"--data-file", writeFile(t, `{"token": "t-1"}`))
+	require.Equal(t, client.ResourceGroupWorkspace, b.ResourceGroup)
+	require.Equal(t, "ws-1", *b.WorkspaceID)
+	s.fails(2, admin, `{"k": "v"}`, "trusted-secret", "create", "--name", "x", "--resource-group", "PROJECT", "--data", "-")
+	s.fails(2, admin, "", "trusted-secret", "create", "--name", "x")
+	s.fails(3, member, `{"k": "v"}`, "trusted-secret", "create", "--name", "x", "--data", "-")
+
+	// list.
+	var list client.TrustedSecretList
+	okJSON(&list, admin, "", "trusted-secret", "list")
+	require.Equal(t, 2, list.TotalCount)
+	require.Equal(t, []string{b.TrustedSecretID, a.TrustedSecretID}, []string{list.Results[0].TrustedSecretID, list.Results[1].TrustedSecretID})
+	okJSON(&list, admin, "", "trusted-secret", "list", "--workspace", "ws-1")
+	require.Equal(t, []string{b.TrustedSecretID}, []string{list.Results[0].TrustedSecretID})
+	okJSON(&list, admin, "", "trusted-secret", "list", "--tag", "env=prod")
+	require.Equal(t, []string{a.TrustedSecretID}, []string{list.Results[0].TrustedSecretID})
+	okJSON(&list, member, "", "trusted-secret", "list")
+	require.Equal(t, 2, list.TotalCount, "a member reads DOMAIN ones and its workspace's")
+	okJSON(&list, other, "", "trusted-secret", "list")
+	require.Zero(t, list.TotalCount)
+	require.NotNil(t, list.Results)
+	table := ok(admin, "", "trusted-secret", "list")
+	require.Contains(t, table, "STATE")
+	require.Contains(t, table, a.TrustedSecretID)
+	t.Logf("trusted-secret list:\n%s", table)
+
+	// get: metadata only.
+	var got trustedSecretJSON
+	okJSON(&got, admin, "", "trusted-secret", "get", a.TrustedSecretID)
+	require.Equal(t, a.TrustedSecret, got.TrustedSecret)
+	require.Nil(t, got.Data)
+	table = ok(admin, "", "trusted-secret", "get", a.TrustedSecretID)
+	require.Contains(t, table, "org-root")
+	t.Logf("trusted-secret get:\n%s", table)
+	s.fails(4, admin, "", "trusted-secret", "get", "trusted-secret-000000000000")
+	r := s.fails(4, other, "", "trusted-secret", "get", a.TrustedSecretID)
+	require.Contains(t, r.stderr, "trusted secret "+a.TrustedSecretID+": NOT_FOUND")
+	s.fails(3, admin, "", "trusted-secret", "get", a.TrustedSecretID, "--data")
+	s.fails(2, admin, "", "trusted-secret", "get", a.TrustedSecretID, "--field", "password")
+
+	// update.
+	okJSON(&got, admin, "", "trusted-secret", "update", a.TrustedSecretID, "--name", "org-root-2", "--tag", "env=stage", "--max-versions", "5")
+	require.Equal(t, "org-root-2", got.Name)
+	require.Equal(t, map[string]any{"env": "stage"}, got.Tags)
+	require.Equal(t, 5, *got.MaxVersions)
+	require.Equal(t, 1, got.Version)
+	okJSON(&got, admin, "", "trusted-secret", "update", a.TrustedSecretID, "--clear-tags")
+	require.Empty(t, got.Tags)
+	s.fails(2, admin, "", "trusted-secret", "update", a.TrustedSecretID)
+	s.fails(3, member, "", "trusted-secret", "update", a.TrustedSecretID, "--name", "x")
+
+	// put-data: a new version.
+	okJSON(&got, admin, `{"username": "root", "password": "`+canary+`-2"}`, "trusted-secret", "put-data", a.TrustedSecretID, "--data", "-")
+	require.Equal(t, 2, got.Version)
+	require.Nil(t, got.Data)
+
+	// versions, history.
+	var vp client.SecretVersionPage
+	okJSON(&vp, admin, "", "trusted-secret", "versions", a.TrustedSecretID)
+	require.Equal(t, []int{2, 1}, versionNumbers(vp))
+	require.Equal(t, []string{"SYSCURRENT"}, vp.Results[0].Stages)
+	require.Contains(t, ok(admin, "", "trusted-secret", "versions", a.TrustedSecretID), "SYSPREVIOUS")
+
+	// Nothing so far printed the value: now SYSTEM reads it.
+	for _, r := range outputs {
+		for _, out := range []string{r.stdout, r.stderr} {
+			require.NotContains(t, out, canary)
+			require.NotContains(t, out, b64)
+		}
+	}
+	s.okJSON(&got, system, "", "trusted-secret", "get", a.TrustedSecretID, "--data") // not in outputs: asked for
+	require.Equal(t, map[string]any{"username": "root", "password": canary + "-2"}, got.Data)
+	require.Equal(t, "org-root-2", got.Name)
+	require.Equal(t, canary+"-2\n", s.ok(system, "", "trusted-secret", "get", a.TrustedSecretID, "--data", "--field", "password"))
+	require.Contains(t, s.ok(system, "", "trusted-secret", "get", a.TrustedSecretID, "--data"), "DATA KEY")
+
+	var h client.AuditEventPage
+	okJSON(&h, admin, "", "trusted-secret", "history", a.TrustedSecretID)
+	// --max-versions is a lifecycle setting: its own SettingsChanged event.
+	require.Equal(t, []string{"TrustedSecretCreated.v1", "TrustedSecretUpdated.v1", "SettingsChanged.v1", "TrustedSecretUpdated.v1",
+		"TrustedSecretDataUpdated.v1", "TrustedSecretDataRead.v1", "TrustedSecretDataRead.v1", "TrustedSecretDataRead.v1"}, types(h))
+	var p1 client.AuditEventPage
+	okJSON(&p1, admin, "", "trusted-secret", "history", a.TrustedSecretID, "--first", "3")
+	require.Equal(t, h.Results[:3], p1.Results)
+	require.NotNil(t, p1.NextCursor)
+	require.Contains(t, ok(admin, "", "trusted-secret", "history", a.TrustedSecretID), "name: org-root → org-root-2")
+
+	// delete: --yes; refused while a secret links to it (5); --force.
+	var linked secretJSON
+	s.okJSON(&linked, admin, `{"extra": "x"}`, "secret", "create", "--name", "linked", "--trusted-secret", b.TrustedSecretID,
+		"--workspace", "ws-1", "--data", "-")
+	r = s.fails(2, admin, "", "trusted-secret", "delete", a.TrustedSecretID)
+	require.Contains(t, r.stderr, "--yes")
+	s.fails(5, admin, "", "trusted-secret", "delete", b.TrustedSecretID, "--yes", "--force")
+	s.fails(2, admin, "", "trusted-secret", "delete", a.TrustedSecretID, "--yes", "--recovery-window-days", "1")
+	var del map[string]any
+	okJSON(&del, admin, "", "trusted-secret", "delete", a.TrustedSecretID, "--yes", "--force")
+	require.Equal(t, map[string]any{"trustedSecretId": a.TrustedSecretID, "deleted": true}, del)
+	s.fails(4, admin, "", "trusted-secret", "get", a.TrustedSecretID)
+	s.fails(4, admin, "", "trusted-secret", "delete", a.TrustedSecretID, "--yes", "--force")
+	okJSON(&h, admin, "", "trusted-secret", "history", a.TrustedSecretID)
+	require.Equal(t, "TrustedSecretDeleted.v1", h.Results[len(h.Results)-1].Type, "history survives deletion")
+	s.ok(admin, "", "secret", "delete", linked.SecretID, "--yes", "--force")
+	require.Equal(t, "deleted "+b.TrustedSecretID+"\n", ok(admin, "", "trusted-secret", "delete", b.TrustedSecretID, "-y", "--recovery-window-days", "7"))
+	okJSON(&list, admin, "", "trusted-secret", "list")
+	require.Zero(t, list.TotalCount)
+
+	for _, r := range outputs {
+		for _, out := range []string{r.stdout, r.stderr} {
+			require.NotContains(t, out, canary)
+			require.NotContains(t, out, b64)
+		}
+	}
+	require.NotContains(t, s.logs.String(), canary)
 }

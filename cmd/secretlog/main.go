@@ -54,6 +54,6 @@ func rootCommand() *cobra.Command {
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return cfg.check() }
 	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(serveCommand(cfg), workerCommand(cfg), migrateCommand(cfg), tokenCommand(cfg), rewrapCommand(cfg), rebuildCommand(cfg), verifyCommand(cfg), eventStoreCommand(cfg))
-	root.AddCommand(secretCommand(), userSecretCommand(), auditCommand(), exportCommand(), importCommand())
+	root.AddCommand(secretCommand(), userSecretCommand(), trustedSecretCommand(), auditCommand(), exportCommand(), importCommand())
 	return root
 }
