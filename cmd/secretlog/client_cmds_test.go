@@ -934,3 +934,113 @@ func TestCLITrustedSecretCommands(t *testing.T) {
 	}
 	require.NotContains(t, s.logs.String(), canary)
 }
+
+// follow starts `secretlog audit --follow ARGS` against the stack in a
+// goroutine; stop cancels its context and returns the command's error.
+func (s *cliStack) follow(token string, args ...string) (stdout, stderr *lockedBuffer, stop func() error) {
+	s.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr = &lockedBuffer{}, &lockedBuffer{}
+	root := rootCommand()
+	root.SetArgs(append([]string{"audit", "--follow", "--token-file", token, "--server", s.http.URL}, args...))
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetIn(strings.NewReader(""))
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	var once bool
+	var err error
+	stop = func() error {
+		if !once {
+			once = true
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				s.t.Fatal("audit --follow did not stop after its context was cancelled")
+			}
+		}
+		return err
+	}
+	s.t.Cleanup(func() { _ = stop() })
+	return stdout, stderr, stop
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	require.Eventually(t, cond, 15*time.Second, 10*time.Millisecond, what)
+}
+
+// TestCLIAuditFollow: audit --follow prints the page, then one line per new
+// event from the change feed (each event once), with the filters mapped onto
+// the feed's, until its context is cancelled.
+func TestCLIAuditFollow(t *testing.T) {
+	t.Parallel()
+	s := newCLIStack(t)
+	admin := s.tokenFile(auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "d1", UserID: "alice"})
+	bob := s.tokenFile(auth.Identity{Role: auth.RoleUser, DomainID: "d1", UserID: "bob"})
+	system := s.tokenFile(auth.Identity{Role: auth.RoleSystem, DomainID: "d1"})
+	const canary = "canary-c0ffee42"
+
+	var a secretJSON
+	s.okJSON(&a, admin, `{"k": "`+canary+`"}`, "secret", "create", "--name", "a", "--data", "-")
+
+	// Table: the page, then a line per event.
+	out, errOut, stop := s.follow(admin)
+	eventually(t, "following", func() bool { return strings.Contains(errOut.String(), "following the change feed") })
+	require.Contains(t, out.String(), "SecretCreated")
+	s.ok(admin, `{"k": "`+canary+`-2"}`, "secret", "put-data", a.SecretID, "--data", "-")
+	eventually(t, "the put-data line", func() bool { return strings.Contains(out.String(), "SecretDataUpdated") })
+	var u userSecretJSON
+	s.okJSON(&u, bob, `{"t": "x"}`, "user-secret", "create", "--name", "mine", "--data", "-")
+	eventually(t, "the user secret line", func() bool { return strings.Contains(out.String(), "UserSecretCreated") })
+	s.ok(system, "", "secret", "get", a.SecretID, "--data", "--field", "k")
+	eventually(t, "the read line", func() bool { return strings.Contains(out.String(), "SecretDataRead") })
+	require.NoError(t, stop(), "interrupted: success")
+	lines := out.String()
+	t.Logf("audit --follow:\n%s", lines)
+	require.Equal(t, 1, strings.Count(lines, "  SecretCreated  "), "the page's event is not printed again")
+	require.Regexp(t, `(?m)^\d+:\d+  \S+  SecretDataUpdated  `+a.SecretID+`  2  alice \(DOMAIN_ADMIN\)  data$`, lines)
+	require.Regexp(t, `(?m)  UserSecretCreated  `+u.UserSecretID+`  1  bob \(USER\)  `, lines)
+	require.NotContains(t, lines, canary)
+	require.NotContains(t, errOut.String(), canary)
+
+	// JSON, filtered: the page, then one object per matching event.
+	out, _, stop = s.follow(admin, "-o", "json", "--type", "SecretDataUpdated", "--resource", a.SecretID, "--actor", "alice")
+	eventually(t, "the page", func() bool { return strings.Contains(out.String(), `"results"`) })
+	s.ok(admin, `{"k": "v3"}`, "secret", "put-data", a.SecretID, "--data", "-")       // matches
+	s.ok(admin, "", "secret", "update", a.SecretID, "--name", "a2")                   // another type
+	s.ok(bob, `{"t": "y"}`, "user-secret", "put-data", u.UserSecretID, "--data", "-") // another resource
+	s.ok(system, "", "secret", "get", a.SecretID, "--data", "--field", "k")           // another type and actor
+	s.ok(admin, `{"k": "v4"}`, "secret", "put-data", a.SecretID, "--data", "-")       // matches
+	eventually(t, "two events", func() bool { return strings.Count(out.String(), `"eventId"`) == 2 })
+	require.NoError(t, stop())
+	dec := json.NewDecoder(strings.NewReader(out.String()))
+	dec.DisallowUnknownFields()
+	var page client.AuditEventPage
+	require.NoError(t, dec.Decode(&page))
+	require.Equal(t, []string{"SecretDataUpdated.v1"}, types(page))
+	var got []client.ChangeEvent
+	for dec.More() {
+		var e client.ChangeEvent
+		require.NoError(t, dec.Decode(&e))
+		got = append(got, e)
+	}
+	require.Len(t, got, 2, "only the matching events")
+	for i, e := range got {
+		require.Equal(t, "SecretDataUpdated.v1", e.Type)
+		require.Equal(t, a.SecretID, e.ResourceID)
+		require.Equal(t, "Secret", e.ResourceType)
+		require.Equal(t, 3+i, *e.DataVersion)
+		require.Equal(t, []string{"data"}, e.ChangedFields)
+		require.Equal(t, "alice", *e.Actor.UserID)
+		require.Regexp(t, `^\d+:\d+$`, e.Position)
+	}
+
+	// Usage errors, before connecting.
+	s.fails(2, admin, "", "audit", "--follow", "--resource-type", "TrustedSecret")
+	s.fails(2, admin, "", "audit", "--follow", "--to", "1h")
+	// A token that may not follow: the page fails first (3).
+	s.fails(3, bob, "", "audit", "--follow")
+	require.NotContains(t, s.logs.String(), canary)
+}
