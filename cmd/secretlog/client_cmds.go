@@ -16,7 +16,7 @@ import (
 	"github.com/secretlog/secretlog/client"
 )
 
-// The client commands: secret, user-secret and audit talk to a server over
+// The client commands: secret, user-secret, trusted-secret and audit talk to a server over
 // GraphQL with the client package. Values are printed only by get --data.
 
 const clientEnvHelp = `

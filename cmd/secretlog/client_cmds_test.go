@@ -925,6 +925,10 @@ func TestCLITrustedSecretCommands(t *testing.T) {
 	require.Equal(t, "deleted "+b.TrustedSecretID+"\n", ok(admin, "", "trusted-secret", "delete", b.TrustedSecretID, "-y", "--recovery-window-days", "7"))
 	okJSON(&list, admin, "", "trusted-secret", "list")
 	require.Zero(t, list.TotalCount)
+	var trail client.AuditEventPage
+	okJSON(&trail, admin, "", "audit", "--resource-type", "TrustedSecret", "--resource", a.TrustedSecretID, "--oldest-first", "--all")
+	require.Equal(t, h.Results[0].Position, trail.Results[0].Position, "the domain's trail has the trusted secret's events")
+	require.Equal(t, "TrustedSecretDeleted.v1", trail.Results[len(trail.Results)-1].Type)
 
 	for _, r := range outputs {
 		for _, out := range []string{r.stdout, r.stderr} {

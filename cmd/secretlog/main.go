@@ -1,5 +1,5 @@
 // Command secretlog is the secret store: serve the API, migrate the database,
-// mint tokens, rotate keys; and its client: secret, user-secret, audit.
+// mint tokens, rotate keys; and its client: secret, user-secret, trusted-secret, audit.
 package main
 
 import (
