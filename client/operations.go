@@ -16,6 +16,9 @@ const userSecretFields = `userSecretId name schemaId provider tags domainId user
 // lifecycleFields are the lifecycle state and settings of a resource with a value.
 const lifecycleFields = `state description kmsKeyId maxVersions autoRotation rotationPeriodHours nextRotationTime lastRotatedAt`
 
+const trustedSecretFields = `trustedSecretId name schemaId provider tags trustedAccountId resourceGroup domainId workspaceId
+  state description kmsKeyId maxVersions version createdBy updatedBy createdAt updatedAt`
+
 const versionPageFields = `results { version stages createdAt createdBy readable rolledBackFrom } nextCursor`
 
 const auditPageFields = `results { position stream resourceType resourceId version dataVersion type
@@ -86,6 +89,34 @@ const (
 
 	opUserSecretVersions = `query UserSecretVersions($id: ID!, $first: Int, $after: String) {
   userSecretVersions(userSecretId: $id, first: $first, after: $after) { ` + versionPageFields + ` } }`
+
+	opTrustedSecret = `query TrustedSecret($id: ID!, $asOf: Time) {
+  trustedSecret(trustedSecretId: $id, asOf: $asOf) { ` + trustedSecretFields + ` } }`
+
+	opTrustedSecrets = `query TrustedSecrets($query: QueryInput, $trustedSecretId: ID, $name: String, $schemaId: String,
+  $provider: String, $trustedAccountId: String, $workspaceId: String) {
+  trustedSecrets(query: $query, trustedSecretId: $trustedSecretId, name: $name, schemaId: $schemaId, provider: $provider,
+    trustedAccountId: $trustedAccountId, workspaceId: $workspaceId) { totalCount results { ` + trustedSecretFields + ` } } }`
+
+	opTrustedSecretData = `query TrustedSecretData($id: ID!) { trustedSecretData(trustedSecretId: $id) { encrypted encryptOptions data } }`
+
+	opCreateTrustedSecret = `mutation CreateTrustedSecret($in: CreateTrustedSecretInput!) {
+  createTrustedSecret(input: $in) { ` + trustedSecretFields + ` } }`
+
+	opUpdateTrustedSecret = `mutation UpdateTrustedSecret($in: UpdateTrustedSecretInput!) {
+  updateTrustedSecret(input: $in) { ` + trustedSecretFields + ` } }`
+
+	opUpdateTrustedSecretData = `mutation UpdateTrustedSecretData($in: UpdateTrustedSecretDataInput!) {
+  updateTrustedSecretData(input: $in) { ` + trustedSecretFields + ` } }`
+
+	opDeleteTrustedSecret = `mutation DeleteTrustedSecret($id: ID!, $days: Int, $force: Boolean) {
+  deleteTrustedSecret(trustedSecretId: $id, recoveryWindowDays: $days, force: $force) }`
+
+	opTrustedSecretHistory = `query TrustedSecretHistory($id: ID!, $first: Int, $after: String) {
+  trustedSecretHistory(trustedSecretId: $id, first: $first, after: $after) { ` + auditPageFields + ` } }`
+
+	opTrustedSecretVersions = `query TrustedSecretVersions($id: ID!, $first: Int, $after: String) {
+  trustedSecretVersions(trustedSecretId: $id, first: $first, after: $after) { ` + versionPageFields + ` } }`
 
 	opVerifyLog = `query VerifyLog { verifyLog { ok eventsChecked firstBrokenPosition reason } }`
 )
@@ -385,4 +416,92 @@ func (c *Client) UserSecretVersions(ctx context.Context, id string, p PageArgs) 
 		return nil, err
 	}
 	return &out.UserSecretVersions, nil
+}
+
+// TrustedSecret returns a trusted secret's metadata, as of a past time when asOf is set.
+func (c *Client) TrustedSecret(ctx context.Context, id string, asOf *time.Time) (*TrustedSecret, error) {
+	var out struct{ TrustedSecret TrustedSecret }
+	if err := c.Do(ctx, opTrustedSecret, idVars(id, asOf), &out); err != nil {
+		return nil, err
+	}
+	return &out.TrustedSecret, nil
+}
+
+// TrustedSecrets lists the trusted secrets the caller may read.
+func (c *Client) TrustedSecrets(ctx context.Context, f TrustedSecretsFilter) (*TrustedSecretList, error) {
+	vars := map[string]any{}
+	if f.Query != nil {
+		vars["query"] = f.Query
+	}
+	set(vars, "trustedSecretId", f.TrustedSecretID)
+	set(vars, "name", f.Name)
+	set(vars, "schemaId", f.SchemaID)
+	set(vars, "provider", f.Provider)
+	set(vars, "trustedAccountId", f.TrustedAccountID)
+	set(vars, "workspaceId", f.WorkspaceID)
+	var out struct{ TrustedSecrets TrustedSecretList }
+	if err := c.Do(ctx, opTrustedSecrets, vars, &out); err != nil {
+		return nil, err
+	}
+	return &out.TrustedSecrets, nil
+}
+
+// TrustedSecretData reads a trusted secret's value (SYSTEM role only; audited).
+func (c *Client) TrustedSecretData(ctx context.Context, id string) (*SecretData, error) {
+	var out struct{ TrustedSecretData SecretData }
+	if err := c.Do(ctx, opTrustedSecretData, map[string]any{"id": id}, &out); err != nil {
+		return nil, err
+	}
+	return &out.TrustedSecretData, nil
+}
+
+// CreateTrustedSecret creates a trusted secret (DOMAIN or WORKSPACE).
+func (c *Client) CreateTrustedSecret(ctx context.Context, in CreateTrustedSecretInput) (*TrustedSecret, error) {
+	var out struct{ CreateTrustedSecret TrustedSecret }
+	if err := c.Do(ctx, opCreateTrustedSecret, map[string]any{"in": in}, &out); err != nil {
+		return nil, err
+	}
+	return &out.CreateTrustedSecret, nil
+}
+
+// UpdateTrustedSecret changes a trusted secret's metadata.
+func (c *Client) UpdateTrustedSecret(ctx context.Context, in UpdateTrustedSecretInput) (*TrustedSecret, error) {
+	var out struct{ UpdateTrustedSecret TrustedSecret }
+	if err := c.Do(ctx, opUpdateTrustedSecret, map[string]any{"in": in}, &out); err != nil {
+		return nil, err
+	}
+	return &out.UpdateTrustedSecret, nil
+}
+
+// UpdateTrustedSecretData replaces a trusted secret's value.
+func (c *Client) UpdateTrustedSecretData(ctx context.Context, in UpdateTrustedSecretDataInput) (*TrustedSecret, error) {
+	var out struct{ UpdateTrustedSecretData TrustedSecret }
+	if err := c.Do(ctx, opUpdateTrustedSecretData, map[string]any{"in": in}, &out); err != nil {
+		return nil, err
+	}
+	return &out.UpdateTrustedSecretData, nil
+}
+
+// DeleteTrustedSecret schedules a trusted secret's deletion (or, with
+// Force, deletes it now). FAILED_PRECONDITION while a live secret links to it.
+func (c *Client) DeleteTrustedSecret(ctx context.Context, id string, o DeleteOptions) error {
+	return c.Do(ctx, opDeleteTrustedSecret, o.vars(id), nil)
+}
+
+// TrustedSecretHistory returns a page of a trusted secret's events, oldest first.
+func (c *Client) TrustedSecretHistory(ctx context.Context, id string, p PageArgs) (*AuditEventPage, error) {
+	var out struct{ TrustedSecretHistory AuditEventPage }
+	if err := c.Do(ctx, opTrustedSecretHistory, pageVars(id, p), &out); err != nil {
+		return nil, err
+	}
+	return &out.TrustedSecretHistory, nil
+}
+
+// TrustedSecretVersions returns a page of a trusted secret's versions, newest first.
+func (c *Client) TrustedSecretVersions(ctx context.Context, id string, p PageArgs) (*SecretVersionPage, error) {
+	var out struct{ TrustedSecretVersions SecretVersionPage }
+	if err := c.Do(ctx, opTrustedSecretVersions, pageVars(id, p), &out); err != nil {
+		return nil, err
+	}
+	return &out.TrustedSecretVersions, nil
 }

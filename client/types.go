@@ -340,3 +340,93 @@ type SecretVersionPage struct {
 	Results    []SecretVersion `json:"results"`
 	NextCursor *string         `json:"nextCursor"`
 }
+
+// TrustedSecret is a trusted secret's metadata: a credential a domain or a
+// workspace trusts, which secrets link to (README "Trusted secrets").
+type TrustedSecret struct {
+	TrustedSecretID  string         `json:"trustedSecretId"`
+	Name             string         `json:"name"`
+	SchemaID         *string        `json:"schemaId"`
+	Provider         *string        `json:"provider"`
+	Tags             map[string]any `json:"tags"`
+	TrustedAccountID *string        `json:"trustedAccountId"`
+	ResourceGroup    ResourceGroup  `json:"resourceGroup"`
+	DomainID         string         `json:"domainId"`
+	WorkspaceID      *string        `json:"workspaceId"`
+	State            string         `json:"state"`
+	Description      *string        `json:"description"`
+	KmsKeyID         *string        `json:"kmsKeyId"`
+	MaxVersions      *int           `json:"maxVersions"`
+	Version          int            `json:"version"`
+	CreatedBy        string         `json:"createdBy"`
+	UpdatedBy        string         `json:"updatedBy"`
+	CreatedAt        time.Time      `json:"createdAt"`
+	UpdatedAt        time.Time      `json:"updatedAt"`
+}
+
+// TrustedSecretList is a page of trusted secrets.
+type TrustedSecretList struct {
+	Results    []TrustedSecret `json:"results"`
+	TotalCount int             `json:"totalCount"`
+}
+
+// TrustedSecretsFilter is the trustedSecrets query's arguments; empty strings are not sent.
+type TrustedSecretsFilter struct {
+	Query            *QueryInput
+	TrustedSecretID  string
+	Name             string
+	SchemaID         string
+	Provider         string
+	TrustedAccountID string
+	WorkspaceID      string
+}
+
+// CreateTrustedSecretInput creates a trusted secret; ResourceGroup is DOMAIN
+// or WORKSPACE.
+type CreateTrustedSecretInput struct {
+	Name             string         `json:"name"`
+	Data             map[string]any `json:"data"`
+	ResourceGroup    ResourceGroup  `json:"resourceGroup"`
+	SchemaID         string         `json:"schemaId,omitempty"`
+	Tags             map[string]any `json:"tags,omitempty"`
+	WorkspaceID      string         `json:"workspaceId,omitempty"`
+	TrustedAccountID string         `json:"trustedAccountId,omitempty"`
+	Description      string         `json:"description,omitempty"`
+	KmsKeyID         string         `json:"kmsKeyId,omitempty"`
+	MaxVersions      int            `json:"maxVersions,omitempty"`
+}
+
+// UpdateTrustedSecretInput changes a trusted secret's metadata (see
+// UpdateSecretInput): nil fields are left as they are.
+type UpdateTrustedSecretInput struct {
+	TrustedSecretID string
+	Name            *string
+	Tags            map[string]any
+	Description     *string
+	MaxVersions     *int
+}
+
+// MarshalJSON sends tags whenever they are non-nil, empty included.
+func (in UpdateTrustedSecretInput) MarshalJSON() ([]byte, error) {
+	m := map[string]any{"trustedSecretId": in.TrustedSecretID}
+	if in.Name != nil {
+		m["name"] = *in.Name
+	}
+	if in.Tags != nil {
+		m["tags"] = in.Tags
+	}
+	if in.Description != nil {
+		m["description"] = *in.Description
+	}
+	if in.MaxVersions != nil {
+		m["maxVersions"] = *in.MaxVersions
+	}
+	return json.Marshal(m)
+}
+
+// UpdateTrustedSecretDataInput replaces a trusted secret's value.
+type UpdateTrustedSecretDataInput struct {
+	TrustedSecretID string         `json:"trustedSecretId"`
+	Data            map[string]any `json:"data"`
+	SchemaID        string         `json:"schemaId,omitempty"`
+}

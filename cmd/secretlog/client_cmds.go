@@ -16,7 +16,7 @@ import (
 	"github.com/secretlog/secretlog/client"
 )
 
-// The client commands: secret, user-secret and audit talk to a server over
+// The client commands: secret, user-secret, trusted-secret and audit talk to a server over
 // GraphQL with the client package. Values are printed only by get --data.
 
 const clientEnvHelp = `
@@ -119,23 +119,67 @@ func (h *historyFlags) bind(cmd *cobra.Command, def int) {
 
 // collect fetches one page, or every page with --all.
 func (h *historyFlags) collect(fetch func(client.PageArgs) (*client.AuditEventPage, error)) (*client.AuditEventPage, error) {
+	results, next, err := collectPages(h, func(p client.PageArgs) ([]client.AuditEvent, *string, error) {
+		page, err := fetch(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		return page.Results, page.NextCursor, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &client.AuditEventPage{Results: results, NextCursor: next}, nil
+}
+
+// collectPages is every cursor-paged listing's loop (history, audit,
+// versions): one page from --after, or with --all every page to the end.
+// The results are never nil (an empty page is [] in JSON).
+func collectPages[T any](h *historyFlags, fetch func(client.PageArgs) ([]T, *string, error)) ([]T, *string, error) {
 	if h.first < 1 {
-		return nil, usagef("--first must be at least 1")
+		return nil, nil, usagef("--first must be at least 1")
 	}
 	args := client.PageArgs{First: h.first, After: h.after}
-	out := &client.AuditEventPage{Results: []client.AuditEvent{}}
+	out := []T{}
 	for {
-		p, err := fetch(args)
+		results, next, err := fetch(args)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		out.Results = append(out.Results, p.Results...)
-		out.NextCursor = p.NextCursor
-		if !h.all || p.NextCursor == nil || len(p.Results) == 0 {
-			return out, nil
+		out = append(out, results...)
+		if !h.all || next == nil || len(results) == 0 {
+			return out, next, nil
 		}
-		args.After = *p.NextCursor
+		args.After = *next
 	}
+}
+
+// printVersions renders a page of versions for people or scripts.
+func printVersions(cmd *cobra.Command, o *clientOptions, page *client.SecretVersionPage) error {
+	if o.json() {
+		return writeJSON(cmd.OutOrStdout(), page)
+	}
+	t := newTable("version", "stages", "created", "by", "readable")
+	for _, v := range page.Results {
+		stages := make([]string, len(v.Stages))
+		for i, s := range v.Stages {
+			stages[i] = cell(s, 0)
+		}
+		created := cell(v.CreatedAt, 0)
+		if v.RolledBackFrom != nil {
+			created += fmt.Sprintf(" (rollback of %d)", *v.RolledBackFrom)
+		}
+		readable := "yes"
+		if !v.Readable {
+			readable = "no (destroyed)"
+		}
+		t.AppendRow([]any{v.Version, strings.Join(stages, ","), created, cell(v.CreatedBy, 0), readable})
+	}
+	render(cmd.OutOrStdout(), t)
+	if page.NextCursor != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "more: --after %s (or --all)\n", *page.NextCursor)
+	}
+	return nil
 }
 
 // printEvents renders an audit page for people or scripts.

@@ -670,7 +670,7 @@ func execCommand(t *testing.T, name string, args ...string) *exec.Cmd {
 // TestCLIHelp: the client commands' help shows the client's flags only, and
 // leaves the server commands' help as it was.
 func TestCLIHelp(t *testing.T) {
-	for _, args := range [][]string{{"secret", "--help"}, {"secret", "get", "--help"}, {"user-secret", "list", "--help"}, {"audit", "--help"}} {
+	for _, args := range [][]string{{"secret", "--help"}, {"secret", "get", "--help"}, {"user-secret", "list", "--help"}, {"trusted-secret", "get", "--help"}, {"trusted-secret", "versions", "--help"}, {"audit", "--help"}} {
 		r := runCLI(t, "", args...)
 		require.Equal(t, 0, r.status, "%v: %s", args, r)
 		require.Contains(t, r.stdout, "--token-file")
@@ -680,4 +680,371 @@ func TestCLIHelp(t *testing.T) {
 	r := runCLI(t, "", "serve", "--help")
 	require.Contains(t, r.stdout, "--database-url")
 	require.NotContains(t, r.stdout, "--token-file")
+}
+
+// apiClient is a client of the stack with a token minted for id, for the
+// operations the CLI has no command for.
+func (s *cliStack) apiClient(id auth.Identity) *client.Client {
+	s.t.Helper()
+	tok, err := s.srv.Signer.Mint(id, time.Hour)
+	require.NoError(s.t, err)
+	c, err := client.New(s.http.URL, tok)
+	require.NoError(s.t, err)
+	return c
+}
+
+func versionNumbers(p client.SecretVersionPage) []int {
+	out := []int{}
+	for _, v := range p.Results {
+		out = append(out, v.Version)
+	}
+	return out
+}
+
+// TestCLIVersions: secret and user-secret versions, newest first, with
+// stages, readability (a destroyed version), paging and NOT_FOUND.
+func TestCLIVersions(t *testing.T) {
+	t.Parallel()
+	s := newCLIStack(t)
+	adminID := auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "d1", UserID: "alice"}
+	admin := s.tokenFile(adminID)
+	bob := s.tokenFile(auth.Identity{Role: auth.RoleUser, DomainID: "d1", UserID: "bob"})
+	const canary = "canary-7e31c0aa"
+
+	var a secretJSON
+	s.okJSON(&a, admin, `{"k": "`+canary+`"}`, "secret", "create", "--name", "v", "--data", "-")
+	s.ok(admin, `{"k": "v2"}`, "secret", "put-data", a.SecretID, "--data", "-")
+	s.ok(admin, `{"k": "v3"}`, "secret", "put-data", a.SecretID, "--data", "-")
+	ctx := context.Background()
+	require.NoError(t, s.apiClient(adminID).Do(ctx, `mutation($id: ID!) { destroySecretVersions(secretId: $id, versions: [1]) { version } }`,
+		map[string]any{"id": a.SecretID}, nil))
+
+	var p client.SecretVersionPage
+	s.okJSON(&p, admin, "", "secret", "versions", a.SecretID)
+	require.Equal(t, []int{3, 2, 1}, versionNumbers(p), "newest first")
+	require.Nil(t, p.NextCursor)
+	require.Equal(t, []string{"SYSCURRENT"}, p.Results[0].Stages)
+	require.Equal(t, []string{"SYSPREVIOUS"}, p.Results[1].Stages)
+	require.True(t, p.Results[0].Readable)
+	require.False(t, p.Results[2].Readable, "version 1 was destroyed")
+	require.Equal(t, "alice", p.Results[0].CreatedBy)
+
+	// Paging: --first, --after, --all.
+	var p1, p2, all client.SecretVersionPage
+	s.okJSON(&p1, admin, "", "secret", "versions", a.SecretID, "--first", "2")
+	require.Equal(t, []int{3, 2}, versionNumbers(p1))
+	require.NotNil(t, p1.NextCursor)
+	s.okJSON(&p2, admin, "", "secret", "versions", a.SecretID, "--first", "2", "--after", *p1.NextCursor)
+	require.Equal(t, []int{1}, versionNumbers(p2))
+	s.okJSON(&all, admin, "", "secret", "versions", a.SecretID, "--first", "1", "--all")
+	require.Equal(t, p.Results, all.Results)
+	require.Nil(t, all.NextCursor)
+
+	// The table: every column, the cursor on stderr, never the value.
+	r := s.run(admin, "", "secret", "versions", a.SecretID, "--first", "2")
+	require.Equal(t, 0, r.status, r)
+	for _, h := range []string{"VERSION", "STAGES", "CREATED", "BY", "READABLE", "SYSCURRENT", "SYSPREVIOUS", "alice", "yes"} {
+		require.Contains(t, r.stdout, h)
+	}
+	require.Contains(t, r.stderr, "more: --after ")
+	table := s.ok(admin, "", "secret", "versions", a.SecretID)
+	require.Contains(t, table, "no (destroyed)")
+	require.NotContains(t, table, canary)
+	t.Logf("secret versions:\n%s", table)
+
+	s.fails(4, admin, "", "secret", "versions", "secret-000000000000")
+	s.fails(2, admin, "", "secret", "versions")
+	s.fails(2, admin, "", "secret", "versions", a.SecretID, "--first", "0")
+
+	// user-secret versions.
+	var u userSecretJSON
+	s.okJSON(&u, bob, `{"token": "t1"}`, "user-secret", "create", "--name", "gh", "--data", "-")
+	s.ok(bob, `{"token": "t2"}`, "user-secret", "put-data", u.UserSecretID, "--data", "-")
+	s.okJSON(&p, bob, "", "user-secret", "versions", u.UserSecretID)
+	require.Equal(t, []int{2, 1}, versionNumbers(p))
+	require.Equal(t, []string{"SYSCURRENT"}, p.Results[0].Stages)
+	require.Equal(t, "bob", p.Results[1].CreatedBy)
+	require.Contains(t, s.ok(bob, "", "user-secret", "versions", u.UserSecretID), "SYSPREVIOUS")
+	r = s.fails(4, bob, "", "user-secret", "versions", "user-secret-000000000000")
+	require.Contains(t, r.stderr, "user secret user-secret-000000000000: NOT_FOUND")
+}
+
+type trustedSecretJSON struct {
+	client.TrustedSecret
+	Data map[string]any `json:"data"`
+}
+
+// TestCLITrustedSecretCommands drives every trusted-secret command against a
+// real server: JSON parsed back, values only with get --data (SYSTEM), exit
+// statuses, and a canary that no other command prints.
+func TestCLITrustedSecretCommands(t *testing.T) {
+	t.Parallel()
+	s := newCLIStack(t)
+	admin := s.tokenFile(auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "d1", UserID: "alice"})
+	member := s.tokenFile(auth.Identity{Role: auth.RoleWorkspaceMember, DomainID: "d1", WorkspaceID: "ws-1", UserID: "mia"})
+	system := s.tokenFile(auth.Identity{Role: auth.RoleSystem, DomainID: "d1"})
+	other := s.tokenFile(auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "d2", UserID: "zed"})
+	const canary = "canary-3f9a1c27"
+	b64 := base64.StdEncoding.EncodeToString([]byte(canary))
+
+	var outputs []result
+	ok := func(token, stdin string, args ...string) string {
+		t.Helper()
+		r := s.run(token, stdin, args...)
+		require.Equal(t, 0, r.status, "%v: %s", args, r)
+		outputs = append(outputs, r)
+		return r.stdout
+	}
+	okJSON := func(v any, token, stdin string, args ...string) {
+		t.Helper()
+		out := ok(token, stdin, append(args, "-o", "json")...)
+		reflect.ValueOf(v).Elem().SetZero()
+		dec := json.NewDecoder(strings.NewReader(out))
+		dec.DisallowUnknownFields()
+		require.NoError(t, dec.Decode(v), "output of %v:\n%s", args, out)
+	}
+
+	// create: DOMAIN by default, WORKSPACE with --workspace.
+	var a trustedSecretJSON
+	okJSON(&a, admin, `{"username": "root", "password": "`+canary+`"}`, "trusted-secret", "create", "--name", "org-root",
+		"--schema", "basic_auth", "--tag", "env=prod", "--description", "the org's root", "--data", "-")
+	require.Regexp(t, `^trusted-secret-[0-9a-f]{12}$`, a.TrustedSecretID)
+	require.Equal(t, client.ResourceGroupDomain, a.ResourceGroup)
+	require.Equal(t, "org-root", a.Name)
+	require.Equal(t, map[string]any{"env": "prod"}, a.Tags)
+	require.Equal(t, "the org's root", *a.Description)
+	require.Equal(t, "ENABLED", a.State)
+	require.Equal(t, 1, a.Version)
+	require.Equal(t, "alice", a.CreatedBy)
+	require.Nil(t, a.Data)
+	var b trustedSecretJSON
+	okJSON(&b, admin, "", "trusted-secret", "create", "--name", "ws-root", "--workspace", "ws-1",
+		"--data-file", writeFile(t, `{"token": "t-1"}`))
+	require.Equal(t, client.ResourceGroupWorkspace, b.ResourceGroup)
+	require.Equal(t, "ws-1", *b.WorkspaceID)
+	s.fails(2, admin, `{"k": "v"}`, "trusted-secret", "create", "--name", "x", "--resource-group", "PROJECT", "--data", "-")
+	s.fails(2, admin, "", "trusted-secret", "create", "--name", "x")
+	s.fails(3, member, `{"k": "v"}`, "trusted-secret", "create", "--name", "x", "--data", "-")
+
+	// list.
+	var list client.TrustedSecretList
+	okJSON(&list, admin, "", "trusted-secret", "list")
+	require.Equal(t, 2, list.TotalCount)
+	require.Equal(t, []string{b.TrustedSecretID, a.TrustedSecretID}, []string{list.Results[0].TrustedSecretID, list.Results[1].TrustedSecretID})
+	okJSON(&list, admin, "", "trusted-secret", "list", "--workspace", "ws-1")
+	require.Equal(t, []string{b.TrustedSecretID}, []string{list.Results[0].TrustedSecretID})
+	okJSON(&list, admin, "", "trusted-secret", "list", "--tag", "env=prod")
+	require.Equal(t, []string{a.TrustedSecretID}, []string{list.Results[0].TrustedSecretID})
+	okJSON(&list, member, "", "trusted-secret", "list")
+	require.Equal(t, 2, list.TotalCount, "a member reads DOMAIN ones and its workspace's")
+	okJSON(&list, other, "", "trusted-secret", "list")
+	require.Zero(t, list.TotalCount)
+	require.NotNil(t, list.Results)
+	table := ok(admin, "", "trusted-secret", "list")
+	require.Contains(t, table, "STATE")
+	require.Contains(t, table, a.TrustedSecretID)
+	t.Logf("trusted-secret list:\n%s", table)
+
+	// get: metadata only.
+	var got trustedSecretJSON
+	okJSON(&got, admin, "", "trusted-secret", "get", a.TrustedSecretID)
+	require.Equal(t, a.TrustedSecret, got.TrustedSecret)
+	require.Nil(t, got.Data)
+	table = ok(admin, "", "trusted-secret", "get", a.TrustedSecretID)
+	require.Contains(t, table, "org-root")
+	t.Logf("trusted-secret get:\n%s", table)
+	s.fails(4, admin, "", "trusted-secret", "get", "trusted-secret-000000000000")
+	r := s.fails(4, other, "", "trusted-secret", "get", a.TrustedSecretID)
+	require.Contains(t, r.stderr, "trusted secret "+a.TrustedSecretID+": NOT_FOUND")
+	s.fails(3, admin, "", "trusted-secret", "get", a.TrustedSecretID, "--data")
+	s.fails(2, admin, "", "trusted-secret", "get", a.TrustedSecretID, "--field", "password")
+
+	// update.
+	okJSON(&got, admin, "", "trusted-secret", "update", a.TrustedSecretID, "--name", "org-root-2", "--tag", "env=stage", "--max-versions", "5")
+	require.Equal(t, "org-root-2", got.Name)
+	require.Equal(t, map[string]any{"env": "stage"}, got.Tags)
+	require.Equal(t, 5, *got.MaxVersions)
+	require.Equal(t, 1, got.Version)
+	okJSON(&got, admin, "", "trusted-secret", "update", a.TrustedSecretID, "--clear-tags")
+	require.Empty(t, got.Tags)
+	s.fails(2, admin, "", "trusted-secret", "update", a.TrustedSecretID)
+	s.fails(3, member, "", "trusted-secret", "update", a.TrustedSecretID, "--name", "x")
+
+	// put-data: a new version.
+	okJSON(&got, admin, `{"username": "root", "password": "`+canary+`-2"}`, "trusted-secret", "put-data", a.TrustedSecretID, "--data", "-")
+	require.Equal(t, 2, got.Version)
+	require.Nil(t, got.Data)
+
+	// versions, history.
+	var vp client.SecretVersionPage
+	okJSON(&vp, admin, "", "trusted-secret", "versions", a.TrustedSecretID)
+	require.Equal(t, []int{2, 1}, versionNumbers(vp))
+	require.Equal(t, []string{"SYSCURRENT"}, vp.Results[0].Stages)
+	require.Contains(t, ok(admin, "", "trusted-secret", "versions", a.TrustedSecretID), "SYSPREVIOUS")
+
+	// Nothing so far printed the value: now SYSTEM reads it.
+	for _, r := range outputs {
+		for _, out := range []string{r.stdout, r.stderr} {
+			require.NotContains(t, out, canary)
+			require.NotContains(t, out, b64)
+		}
+	}
+	s.okJSON(&got, system, "", "trusted-secret", "get", a.TrustedSecretID, "--data") // not in outputs: asked for
+	require.Equal(t, map[string]any{"username": "root", "password": canary + "-2"}, got.Data)
+	require.Equal(t, "org-root-2", got.Name)
+	require.Equal(t, canary+"-2\n", s.ok(system, "", "trusted-secret", "get", a.TrustedSecretID, "--data", "--field", "password"))
+	require.Contains(t, s.ok(system, "", "trusted-secret", "get", a.TrustedSecretID, "--data"), "DATA KEY")
+
+	var h client.AuditEventPage
+	okJSON(&h, admin, "", "trusted-secret", "history", a.TrustedSecretID)
+	// --max-versions is a lifecycle setting: its own SettingsChanged event.
+	require.Equal(t, []string{"TrustedSecretCreated.v1", "TrustedSecretUpdated.v1", "SettingsChanged.v1", "TrustedSecretUpdated.v1",
+		"TrustedSecretDataUpdated.v1", "TrustedSecretDataRead.v1", "TrustedSecretDataRead.v1", "TrustedSecretDataRead.v1"}, types(h))
+	var p1 client.AuditEventPage
+	okJSON(&p1, admin, "", "trusted-secret", "history", a.TrustedSecretID, "--first", "3")
+	require.Equal(t, h.Results[:3], p1.Results)
+	require.NotNil(t, p1.NextCursor)
+	require.Contains(t, ok(admin, "", "trusted-secret", "history", a.TrustedSecretID), "name: org-root → org-root-2")
+
+	// delete: --yes; refused while a secret links to it (5); --force.
+	var linked secretJSON
+	s.okJSON(&linked, admin, `{"extra": "x"}`, "secret", "create", "--name", "linked", "--trusted-secret", b.TrustedSecretID,
+		"--workspace", "ws-1", "--data", "-")
+	r = s.fails(2, admin, "", "trusted-secret", "delete", a.TrustedSecretID)
+	require.Contains(t, r.stderr, "--yes")
+	s.fails(5, admin, "", "trusted-secret", "delete", b.TrustedSecretID, "--yes", "--force")
+	s.fails(2, admin, "", "trusted-secret", "delete", a.TrustedSecretID, "--yes", "--recovery-window-days", "1")
+	var del map[string]any
+	okJSON(&del, admin, "", "trusted-secret", "delete", a.TrustedSecretID, "--yes", "--force")
+	require.Equal(t, map[string]any{"trustedSecretId": a.TrustedSecretID, "deleted": true}, del)
+	s.fails(4, admin, "", "trusted-secret", "get", a.TrustedSecretID)
+	s.fails(4, admin, "", "trusted-secret", "delete", a.TrustedSecretID, "--yes", "--force")
+	okJSON(&h, admin, "", "trusted-secret", "history", a.TrustedSecretID)
+	require.Equal(t, "TrustedSecretDeleted.v1", h.Results[len(h.Results)-1].Type, "history survives deletion")
+	s.ok(admin, "", "secret", "delete", linked.SecretID, "--yes", "--force")
+	require.Equal(t, "deleted "+b.TrustedSecretID+"\n", ok(admin, "", "trusted-secret", "delete", b.TrustedSecretID, "-y", "--recovery-window-days", "7"))
+	okJSON(&list, admin, "", "trusted-secret", "list")
+	require.Zero(t, list.TotalCount)
+	var trail client.AuditEventPage
+	okJSON(&trail, admin, "", "audit", "--resource-type", "TrustedSecret", "--resource", a.TrustedSecretID, "--oldest-first", "--all")
+	require.Equal(t, h.Results[0].Position, trail.Results[0].Position, "the domain's trail has the trusted secret's events")
+	require.Equal(t, "TrustedSecretDeleted.v1", trail.Results[len(trail.Results)-1].Type)
+
+	for _, r := range outputs {
+		for _, out := range []string{r.stdout, r.stderr} {
+			require.NotContains(t, out, canary)
+			require.NotContains(t, out, b64)
+		}
+	}
+	require.NotContains(t, s.logs.String(), canary)
+}
+
+// follow starts `secretlog audit --follow ARGS` against the stack in a
+// goroutine; stop cancels its context and returns the command's error.
+func (s *cliStack) follow(token string, args ...string) (stdout, stderr *lockedBuffer, stop func() error) {
+	s.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr = &lockedBuffer{}, &lockedBuffer{}
+	root := rootCommand()
+	root.SetArgs(append([]string{"audit", "--follow", "--token-file", token, "--server", s.http.URL}, args...))
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetIn(strings.NewReader(""))
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	var once bool
+	var err error
+	stop = func() error {
+		if !once {
+			once = true
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				s.t.Fatal("audit --follow did not stop after its context was cancelled")
+			}
+		}
+		return err
+	}
+	s.t.Cleanup(func() { _ = stop() })
+	return stdout, stderr, stop
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	require.Eventually(t, cond, 15*time.Second, 10*time.Millisecond, what)
+}
+
+// TestCLIAuditFollow: audit --follow prints the page, then one line per new
+// event from the change feed (each event once), with the filters mapped onto
+// the feed's, until its context is cancelled.
+func TestCLIAuditFollow(t *testing.T) {
+	t.Parallel()
+	s := newCLIStack(t)
+	admin := s.tokenFile(auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "d1", UserID: "alice"})
+	bob := s.tokenFile(auth.Identity{Role: auth.RoleUser, DomainID: "d1", UserID: "bob"})
+	system := s.tokenFile(auth.Identity{Role: auth.RoleSystem, DomainID: "d1"})
+	const canary = "canary-c0ffee42"
+
+	var a secretJSON
+	s.okJSON(&a, admin, `{"k": "`+canary+`"}`, "secret", "create", "--name", "a", "--data", "-")
+
+	// Table: the page, then a line per event.
+	out, errOut, stop := s.follow(admin)
+	eventually(t, "following", func() bool { return strings.Contains(errOut.String(), "following the change feed") })
+	require.Contains(t, out.String(), "SecretCreated")
+	s.ok(admin, `{"k": "`+canary+`-2"}`, "secret", "put-data", a.SecretID, "--data", "-")
+	eventually(t, "the put-data line", func() bool { return strings.Contains(out.String(), "SecretDataUpdated") })
+	var u userSecretJSON
+	s.okJSON(&u, bob, `{"t": "x"}`, "user-secret", "create", "--name", "mine", "--data", "-")
+	eventually(t, "the user secret line", func() bool { return strings.Contains(out.String(), "UserSecretCreated") })
+	s.ok(system, "", "secret", "get", a.SecretID, "--data", "--field", "k")
+	eventually(t, "the read line", func() bool { return strings.Contains(out.String(), "SecretDataRead") })
+	require.NoError(t, stop(), "interrupted: success")
+	lines := out.String()
+	t.Logf("audit --follow:\n%s", lines)
+	require.Equal(t, 1, strings.Count(lines, "  SecretCreated  "), "the page's event is not printed again")
+	require.Regexp(t, `(?m)^\d+:\d+  \S+  SecretDataUpdated  `+a.SecretID+`  2  alice \(DOMAIN_ADMIN\)  data$`, lines)
+	require.Regexp(t, `(?m)  UserSecretCreated  `+u.UserSecretID+`  1  bob \(USER\)  `, lines)
+	require.NotContains(t, lines, canary)
+	require.NotContains(t, errOut.String(), canary)
+
+	// JSON, filtered: the page, then one object per matching event.
+	out, _, stop = s.follow(admin, "-o", "json", "--type", "SecretDataUpdated", "--resource", a.SecretID, "--actor", "alice")
+	eventually(t, "the page", func() bool { return strings.Contains(out.String(), `"results"`) })
+	s.ok(admin, `{"k": "v3"}`, "secret", "put-data", a.SecretID, "--data", "-")       // matches
+	s.ok(admin, "", "secret", "update", a.SecretID, "--name", "a2")                   // another type
+	s.ok(bob, `{"t": "y"}`, "user-secret", "put-data", u.UserSecretID, "--data", "-") // another resource
+	s.ok(system, "", "secret", "get", a.SecretID, "--data", "--field", "k")           // another type and actor
+	s.ok(admin, `{"k": "v4"}`, "secret", "put-data", a.SecretID, "--data", "-")       // matches
+	eventually(t, "two events", func() bool { return strings.Count(out.String(), `"eventId"`) == 2 })
+	require.NoError(t, stop())
+	dec := json.NewDecoder(strings.NewReader(out.String()))
+	dec.DisallowUnknownFields()
+	var page client.AuditEventPage
+	require.NoError(t, dec.Decode(&page))
+	require.Equal(t, []string{"SecretDataUpdated.v1"}, types(page))
+	var got []client.ChangeEvent
+	for dec.More() {
+		var e client.ChangeEvent
+		require.NoError(t, dec.Decode(&e))
+		got = append(got, e)
+	}
+	require.Len(t, got, 2, "only the matching events")
+	for i, e := range got {
+		require.Equal(t, "SecretDataUpdated.v1", e.Type)
+		require.Equal(t, a.SecretID, e.ResourceID)
+		require.Equal(t, "Secret", e.ResourceType)
+		require.Equal(t, 3+i, *e.DataVersion)
+		require.Equal(t, []string{"data"}, e.ChangedFields)
+		require.Equal(t, "alice", *e.Actor.UserID)
+		require.Regexp(t, `^\d+:\d+$`, e.Position)
+	}
+
+	// Usage errors, before connecting.
+	s.fails(2, admin, "", "audit", "--follow", "--resource-type", "TrustedSecret")
+	s.fails(2, admin, "", "audit", "--follow", "--to", "1h")
+	// A token that may not follow: the page fails first (3).
+	s.fails(3, bob, "", "audit", "--follow")
+	require.NotContains(t, s.logs.String(), canary)
 }

@@ -22,7 +22,7 @@ import (
 	"github.com/secretlog/secretlog/client"
 )
 
-// clientOptions are the flags of the client commands (secret, user-secret, audit).
+// clientOptions are the flags of the client commands (secret, user-secret, trusted-secret, audit).
 type clientOptions struct {
 	server    string
 	tokenFile string

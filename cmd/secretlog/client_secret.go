@@ -1,7 +1,7 @@
 package main
 
 import (
-	"fmt"
+	"context"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -24,7 +24,29 @@ func secretCommand() *cobra.Command {
 		RunE: groupRun,
 	}
 	o.bind(cmd)
-	cmd.AddCommand(secretList(o), secretGet(o), secretCreate(o), secretUpdate(o), secretPutData(o), secretDelete(o), secretHistory(o))
+	k := kindSecret
+	cmd.AddCommand(secretList(o),
+		getCommand(o, k, `  secretlog secret get secret-1a2b3c4d5e6f
+  secretlog secret get secret-1a2b3c4d5e6f --as-of 2026-11-20T12:00:00Z
+  secretlog secret get secret-1a2b3c4d5e6f --data -o json
+  secretlog secret get secret-1a2b3c4d5e6f --data --field password`,
+			(*client.Client).Secret, (*client.Client).SecretData, printSecret),
+		secretCreate(o), secretUpdate(o),
+		putDataCommand(o, k, `  jq -n '{username: "app", password: env.NEW_PASSWORD}' | secretlog secret put-data secret-1a2b3c4d5e6f --data -
+  secretlog secret put-data secret-1a2b3c4d5e6f --data-file new.json`,
+			"validate against this data schema (and change the secret's schema)",
+			func(c *client.Client, ctx context.Context, id, schema string, data map[string]any) (*client.Secret, error) {
+				return c.UpdateSecretData(ctx, client.UpdateSecretDataInput{SecretID: id, SchemaID: schema, Data: data})
+			}, printSecret),
+		deleteCommand(o, k, "Delete a secret after its recovery window (restore brings it back), or at once with --force",
+			(*client.Client).DeleteSecret),
+		historyCommand(o, k, "A secret's events, oldest first: changes with old and new metadata, and value reads",
+			`Every event of a secret from the log, oldest first: creation, metadata changes with old
+and new values, value changes (without values), value reads and deletion. Survives deletion
+(DOMAIN_ADMIN).`,
+			`  secretlog secret history secret-1a2b3c4d5e6f --all -o json | jq '.results[] | select(.type == "SecretDataRead.v1")'`,
+			(*client.Client).SecretHistory),
+		versionsCommand(o, k, (*client.Client).SecretVersions))
 	return cmd
 }
 
@@ -49,26 +71,14 @@ type secretWithData struct {
 }
 
 func printSecret(cmd *cobra.Command, o *clientOptions, s *client.Secret, data map[string]any) error {
-	if o.json() {
-		return writeJSON(cmd.OutOrStdout(), secretWithData{Secret: s, Data: data})
-	}
-	w := cmd.OutOrStdout()
-	t := newTable("field", "value")
-	for _, r := range [][2]any{
+	rows := [][2]any{
 		{"id", s.SecretID}, {"name", s.Name}, {"resource group", s.ResourceGroup}, {"domain", s.DomainID},
 		{"workspace", s.WorkspaceID}, {"project", s.ProjectID}, {"schema", s.SchemaID}, {"provider", s.Provider},
 		{"service account", s.ServiceAccountID}, {"trusted secret", s.TrustedSecretID}, {"tags", tagsCell(s.Tags)},
-		{"version", s.Version}, {"created", fmt.Sprintf("%s by %s", cell(s.CreatedAt, 0), cell(s.CreatedBy, 0))},
-		{"updated", fmt.Sprintf("%s by %s", cell(s.UpdatedAt, 0), cell(s.UpdatedBy, 0))},
-	} {
-		t.AppendRow([]any{r[0], cell(r[1], 0)})
+		{"version", s.Version},
 	}
-	render(cmd.OutOrStdout(), t)
-	if data != nil {
-		fmt.Fprintln(w)
-		dataTable(w, data)
-	}
-	return nil
+	rows = append(rows, createdUpdated(s.CreatedAt, s.CreatedBy, s.UpdatedAt, s.UpdatedBy)...)
+	return printResource(cmd, o, secretWithData{Secret: s, Data: data}, rows, data)
 }
 
 func secretList(o *clientOptions) *cobra.Command {
@@ -106,57 +116,6 @@ func secretList(o *clientOptions) *cobra.Command {
 	return cmd
 }
 
-func secretGet(o *clientOptions) *cobra.Command {
-	var withData bool
-	var field, asOf string
-	cmd := &cobra.Command{
-		Use:   "get SECRET_ID",
-		Short: "Show a secret's metadata; --data also reads its value (SYSTEM token; the read is audited)",
-		Example: `  secretlog secret get secret-1a2b3c4d5e6f
-  secretlog secret get secret-1a2b3c4d5e6f --as-of 2026-11-20T12:00:00Z
-  secretlog secret get secret-1a2b3c4d5e6f --data -o json
-  secretlog secret get secret-1a2b3c4d5e6f --data --field password`,
-		Args: exactArgs("SECRET_ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if field != "" && !withData {
-				return usagef("--field needs --data")
-			}
-			if asOf != "" && withData {
-				return usagef("--as-of reads metadata only; values are read as they are now, without --as-of")
-			}
-			at, err := parseAsOf(asOf)
-			if err != nil {
-				return err
-			}
-			c, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			s, err := c.Secret(cmd.Context(), args[0], at)
-			if err != nil {
-				return about("secret", args[0], err)
-			}
-			var data map[string]any
-			if withData {
-				d, err := c.SecretData(cmd.Context(), args[0])
-				if err != nil {
-					return about("secret", args[0], err)
-				}
-				data = d.Data
-				if field != "" {
-					return printField(cmd.OutOrStdout(), data, field)
-				}
-			}
-			return printSecret(cmd, o, s, data)
-		},
-	}
-	f := cmd.Flags()
-	f.BoolVar(&withData, "data", false, "also read and print the value (SYSTEM role only; appends an audited read)")
-	f.StringVar(&field, "field", "", "with --data: print only this key of the value, as is")
-	f.StringVar(&asOf, "as-of", "", "the metadata as it was at this time (RFC 3339, a date, or an age: 24h, 7d)")
-	return cmd
-}
-
 func secretCreate(o *clientOptions) *cobra.Command {
 	var in client.CreateSecretInput
 	var group string
@@ -177,19 +136,9 @@ WORKSPACE with --workspace, else DOMAIN.`,
 			if strings.TrimSpace(in.Name) == "" && !cmd.Flags().Changed("name") {
 				return usagef("--name is required")
 			}
-			switch strings.ToUpper(group) {
-			case "":
-				in.ResourceGroup = client.ResourceGroupDomain
-				if in.WorkspaceID != "" {
-					in.ResourceGroup = client.ResourceGroupWorkspace
-				}
-				if in.ProjectID != "" {
-					in.ResourceGroup = client.ResourceGroupProject
-				}
-			case "DOMAIN", "WORKSPACE", "PROJECT":
-				in.ResourceGroup = client.ResourceGroup(strings.ToUpper(group))
-			default:
-				return usagef("--resource-group must be DOMAIN, WORKSPACE or PROJECT, not %q", group)
+			var err error
+			if in.ResourceGroup, err = pickResourceGroup(group, in.WorkspaceID, in.ProjectID, true); err != nil {
+				return err
 			}
 			t, err := parseTags(tags)
 			if err != nil {
@@ -243,17 +192,9 @@ given; --clear-tags removes every tag.`,
 			if fl.Changed("project") {
 				in.ProjectID = &project
 			}
-			t, err := parseTags(tags)
-			if err != nil {
+			var err error
+			if in.Tags, err = tagChange(tags, clearTags); err != nil {
 				return err
-			}
-			switch {
-			case clearTags && t != nil:
-				return usagef("--tag and --clear-tags exclude each other")
-			case clearTags:
-				in.Tags = map[string]any{}
-			default:
-				in.Tags = t
 			}
 			if in.Name == nil && in.ProjectID == nil && in.Tags == nil {
 				return usagef("nothing to change: give --name, --tag, --clear-tags or --project")
@@ -274,94 +215,5 @@ given; --clear-tags removes every tag.`,
 	f.StringArrayVar(&tags, "tag", nil, "tag key=value (repeatable; replaces all tags)")
 	f.BoolVar(&clearTags, "clear-tags", false, "remove every tag")
 	f.StringVar(&project, "project", "", "move to this project")
-	return cmd
-}
-
-func secretPutData(o *clientOptions) *cobra.Command {
-	var schema string
-	var data dataInput
-	cmd := &cobra.Command{
-		Use:   "put-data SECRET_ID (--data-file FILE | --data -)",
-		Short: "Replace a secret's value (a new data version)",
-		Example: `  jq -n '{username: "app", password: env.NEW_PASSWORD}' | secretlog secret put-data secret-1a2b3c4d5e6f --data -
-  secretlog secret put-data secret-1a2b3c4d5e6f --data-file new.json`,
-		Args: exactArgs("SECRET_ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			in := client.UpdateSecretDataInput{SecretID: args[0], SchemaID: schema}
-			var err error
-			if in.Data, err = data.read(cmd); err != nil {
-				return err
-			}
-			c, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			s, err := c.UpdateSecretData(cmd.Context(), in)
-			if err != nil {
-				return about("secret", args[0], err)
-			}
-			return printSecret(cmd, o, s, nil)
-		},
-	}
-	cmd.Flags().StringVar(&schema, "schema", "", "validate against this data schema (and change the secret's schema)")
-	data.bind(cmd)
-	return cmd
-}
-
-func secretDelete(o *clientOptions) *cobra.Command {
-	var yes bool
-	var del deleteFlags
-	cmd := &cobra.Command{
-		Use:   "delete SECRET_ID --yes",
-		Short: "Delete a secret after its recovery window (restore brings it back), or at once with --force",
-		Args:  exactArgs("SECRET_ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := confirmDelete(cmd, yes, "secret", args[0]); err != nil {
-				return err
-			}
-			c, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			if err := c.DeleteSecret(cmd.Context(), args[0], del.options(cmd)); err != nil {
-				return about("secret", args[0], err)
-			}
-			if o.json() {
-				return writeJSON(cmd.OutOrStdout(), map[string]any{"secretId": args[0], "deleted": true})
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", args[0])
-			return nil
-		},
-	}
-	del.bind(cmd)
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
-	return cmd
-}
-
-func secretHistory(o *clientOptions) *cobra.Command {
-	var h historyFlags
-	cmd := &cobra.Command{
-		Use:   "history SECRET_ID",
-		Short: "A secret's events, oldest first: changes with old and new metadata, and value reads",
-		Long: `Every event of a secret from the log, oldest first: creation, metadata changes with old
-and new values, value changes (without values), value reads and deletion. Survives deletion
-(DOMAIN_ADMIN).`,
-		Example: `  secretlog secret history secret-1a2b3c4d5e6f --all -o json | jq '.results[] | select(.type == "SecretDataRead.v1")'`,
-		Args:    exactArgs("SECRET_ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			page, err := h.collect(func(p client.PageArgs) (*client.AuditEventPage, error) {
-				return c.SecretHistory(cmd.Context(), args[0], p)
-			})
-			if err != nil {
-				return about("secret", args[0], err)
-			}
-			return printEvents(cmd, o, page, false)
-		},
-	}
-	h.bind(cmd, 100)
 	return cmd
 }

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"fmt"
+	"context"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -22,8 +22,17 @@ func userSecretCommand() *cobra.Command {
 		RunE: groupRun,
 	}
 	o.bind(cmd)
-	cmd.AddCommand(userSecretList(o), userSecretGet(o), userSecretCreate(o), userSecretUpdate(o), userSecretPutData(o),
-		userSecretDelete(o), userSecretHistory(o))
+	k := kindUserSecret
+	cmd.AddCommand(userSecretList(o),
+		getCommand(o, k, "", (*client.Client).UserSecret, (*client.Client).UserSecretData, printUserSecret),
+		userSecretCreate(o), userSecretUpdate(o),
+		putDataCommand(o, k, "", "validate against this data schema",
+			func(c *client.Client, ctx context.Context, id, schema string, data map[string]any) (*client.UserSecret, error) {
+				return c.UpdateUserSecretData(ctx, client.UpdateUserSecretDataInput{UserSecretID: id, SchemaID: schema, Data: data})
+			}, printUserSecret),
+		deleteCommand(o, k, "Delete a user secret after its recovery window, or at once with --force", (*client.Client).DeleteUserSecret),
+		historyCommand(o, k, "A user secret's events, oldest first", "", "", (*client.Client).UserSecretHistory),
+		versionsCommand(o, k, (*client.Client).UserSecretVersions))
 	return cmd
 }
 
@@ -47,25 +56,12 @@ type userSecretWithData struct {
 }
 
 func printUserSecret(cmd *cobra.Command, o *clientOptions, s *client.UserSecret, data map[string]any) error {
-	if o.json() {
-		return writeJSON(cmd.OutOrStdout(), userSecretWithData{UserSecret: s, Data: data})
-	}
-	w := cmd.OutOrStdout()
-	t := newTable("field", "value")
-	for _, r := range [][2]any{
+	rows := [][2]any{
 		{"id", s.UserSecretID}, {"name", s.Name}, {"user", s.UserID}, {"domain", s.DomainID},
 		{"schema", s.SchemaID}, {"provider", s.Provider}, {"tags", tagsCell(s.Tags)}, {"version", s.Version},
-		{"created", fmt.Sprintf("%s by %s", cell(s.CreatedAt, 0), cell(s.CreatedBy, 0))},
-		{"updated", fmt.Sprintf("%s by %s", cell(s.UpdatedAt, 0), cell(s.UpdatedBy, 0))},
-	} {
-		t.AppendRow([]any{r[0], cell(r[1], 0)})
 	}
-	render(cmd.OutOrStdout(), t)
-	if data != nil {
-		fmt.Fprintln(w)
-		dataTable(w, data)
-	}
-	return nil
+	rows = append(rows, createdUpdated(s.CreatedAt, s.CreatedBy, s.UpdatedAt, s.UpdatedBy)...)
+	return printResource(cmd, o, userSecretWithData{UserSecret: s, Data: data}, rows, data)
 }
 
 func userSecretList(o *clientOptions) *cobra.Command {
@@ -91,53 +87,6 @@ func userSecretList(o *clientOptions) *cobra.Command {
 		},
 	}
 	l.bind(cmd)
-	return cmd
-}
-
-func userSecretGet(o *clientOptions) *cobra.Command {
-	var withData bool
-	var field, asOf string
-	cmd := &cobra.Command{
-		Use:   "get USER_SECRET_ID",
-		Short: "Show a user secret's metadata; --data also reads its value (SYSTEM token; audited)",
-		Args:  exactArgs("USER_SECRET_ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if field != "" && !withData {
-				return usagef("--field needs --data")
-			}
-			if asOf != "" && withData {
-				return usagef("--as-of reads metadata only; values are read as they are now, without --as-of")
-			}
-			at, err := parseAsOf(asOf)
-			if err != nil {
-				return err
-			}
-			c, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			s, err := c.UserSecret(cmd.Context(), args[0], at)
-			if err != nil {
-				return about("user secret", args[0], err)
-			}
-			var data map[string]any
-			if withData {
-				d, err := c.UserSecretData(cmd.Context(), args[0])
-				if err != nil {
-					return about("user secret", args[0], err)
-				}
-				data = d.Data
-				if field != "" {
-					return printField(cmd.OutOrStdout(), data, field)
-				}
-			}
-			return printUserSecret(cmd, o, s, data)
-		},
-	}
-	f := cmd.Flags()
-	f.BoolVar(&withData, "data", false, "also read and print the value (SYSTEM role only; appends an audited read)")
-	f.StringVar(&field, "field", "", "with --data: print only this key of the value, as is")
-	f.StringVar(&asOf, "as-of", "", "the metadata as it was at this time (RFC 3339, a date, or an age: 24h, 7d)")
 	return cmd
 }
 
@@ -193,17 +142,9 @@ func userSecretUpdate(o *clientOptions) *cobra.Command {
 			if cmd.Flags().Changed("name") {
 				in.Name = &name
 			}
-			t, err := parseTags(tags)
-			if err != nil {
+			var err error
+			if in.Tags, err = tagChange(tags, clearTags); err != nil {
 				return err
-			}
-			switch {
-			case clearTags && t != nil:
-				return usagef("--tag and --clear-tags exclude each other")
-			case clearTags:
-				in.Tags = map[string]any{}
-			default:
-				in.Tags = t
 			}
 			if in.Name == nil && in.Tags == nil {
 				return usagef("nothing to change: give --name, --tag or --clear-tags")
@@ -223,88 +164,5 @@ func userSecretUpdate(o *clientOptions) *cobra.Command {
 	f.StringVar(&name, "name", "", "new name")
 	f.StringArrayVar(&tags, "tag", nil, "tag key=value (repeatable; replaces all tags)")
 	f.BoolVar(&clearTags, "clear-tags", false, "remove every tag")
-	return cmd
-}
-
-func userSecretPutData(o *clientOptions) *cobra.Command {
-	var schema string
-	var data dataInput
-	cmd := &cobra.Command{
-		Use:   "put-data USER_SECRET_ID (--data-file FILE | --data -)",
-		Short: "Replace a user secret's value (a new data version)",
-		Args:  exactArgs("USER_SECRET_ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			in := client.UpdateUserSecretDataInput{UserSecretID: args[0], SchemaID: schema}
-			var err error
-			if in.Data, err = data.read(cmd); err != nil {
-				return err
-			}
-			c, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			s, err := c.UpdateUserSecretData(cmd.Context(), in)
-			if err != nil {
-				return about("user secret", args[0], err)
-			}
-			return printUserSecret(cmd, o, s, nil)
-		},
-	}
-	cmd.Flags().StringVar(&schema, "schema", "", "validate against this data schema")
-	data.bind(cmd)
-	return cmd
-}
-
-func userSecretDelete(o *clientOptions) *cobra.Command {
-	var yes bool
-	var del deleteFlags
-	cmd := &cobra.Command{
-		Use:   "delete USER_SECRET_ID --yes",
-		Short: "Delete a user secret and destroy its data key",
-		Args:  exactArgs("USER_SECRET_ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := confirmDelete(cmd, yes, "user secret", args[0]); err != nil {
-				return err
-			}
-			c, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			if err := c.DeleteUserSecret(cmd.Context(), args[0], del.options(cmd)); err != nil {
-				return about("user secret", args[0], err)
-			}
-			if o.json() {
-				return writeJSON(cmd.OutOrStdout(), map[string]any{"userSecretId": args[0], "deleted": true})
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", args[0])
-			return nil
-		},
-	}
-	del.bind(cmd)
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
-	return cmd
-}
-
-func userSecretHistory(o *clientOptions) *cobra.Command {
-	var h historyFlags
-	cmd := &cobra.Command{
-		Use:   "history USER_SECRET_ID",
-		Short: "A user secret's events, oldest first",
-		Args:  exactArgs("USER_SECRET_ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			page, err := h.collect(func(p client.PageArgs) (*client.AuditEventPage, error) {
-				return c.UserSecretHistory(cmd.Context(), args[0], p)
-			})
-			if err != nil {
-				return about("user secret", args[0], err)
-			}
-			return printEvents(cmd, o, page, false)
-		},
-	}
-	h.bind(cmd, 100)
 	return cmd
 }

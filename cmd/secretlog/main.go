@@ -1,5 +1,5 @@
 // Command secretlog is the secret store: serve the API, migrate the database,
-// mint tokens, rotate keys; and its client: secret, user-secret, audit.
+// mint tokens, rotate keys; and its client: secret, user-secret, trusted-secret, audit.
 package main
 
 import (
@@ -54,6 +54,6 @@ func rootCommand() *cobra.Command {
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return cfg.check() }
 	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(serveCommand(cfg), workerCommand(cfg), migrateCommand(cfg), tokenCommand(cfg), rewrapCommand(cfg), rebuildCommand(cfg), verifyCommand(cfg), eventStoreCommand(cfg))
-	root.AddCommand(secretCommand(), userSecretCommand(), auditCommand(), exportCommand(), importCommand())
+	root.AddCommand(secretCommand(), userSecretCommand(), trustedSecretCommand(), auditCommand(), exportCommand(), importCommand())
 	return root
 }
