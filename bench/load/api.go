@@ -96,7 +96,7 @@ const (
 	visibilityQuery = `query($id: ID) { secrets(secretId: $id) { totalCount results { version } } }`
 )
 
-// groupByProvider is the StatisticsQuery of DESIGN §5 grouping by provider.
+// groupByProvider is the StatisticsQuery grouping by provider and counting (the README's secretStat example).
 var groupByProvider = map[string]any{"aggregate": []any{map[string]any{"group": map[string]any{
 	"keys":   []any{map[string]any{"key": "provider", "name": "provider"}},
 	"fields": []any{map[string]any{"operator": "count", "name": "count"}},

@@ -393,7 +393,7 @@ func (h *harness) loadPhase(ctx context.Context) error {
 			op: func(ctx context.Context, w *worker) error {
 				return c.call(ctx, h.admin, listSecretsQuery, list(fmt.Sprintf("ws-%d", w.rng.IntN(8)), w.rng), nil)
 			}},
-		{name: "stat", baseline: "select", description: "secretStat group by provider, count (DESIGN §5)",
+		{name: "stat", baseline: "select", description: "secretStat group by provider, count",
 			op: func(ctx context.Context, w *worker) error {
 				return c.call(ctx, h.admin, statQuery, map[string]any{"q": groupByProvider}, nil)
 			}},
