@@ -1,4 +1,4 @@
-// Package query is the list and statistics query language of DESIGN §5
+// Package query is the list and statistics query language of the README's query language section
 // (Cloudforet core v2) translated to PostgreSQL.
 //
 // A Resource describes a read-model table (its owner, projections, defines

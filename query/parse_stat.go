@@ -1,6 +1,6 @@
 package query
 
-// StatisticsQuery (DESIGN §5): filter, filter_or and keyword select the
+// StatisticsQuery (the README's query language section): filter, filter_or and keyword select the
 // caller's visible rows; then either `distinct` or an `aggregate` pipeline
 // of stages runs on them. Parsing decodes every stage into its typed form
 // with its keys resolved against the stage before it.

@@ -2,7 +2,7 @@ package query_test
 
 // Property test: random list and stat queries over a random data set are
 // answered by the SQL path and by the in-memory evaluator below, written
-// from DESIGN §5 without looking at the SQL, and the answers must agree,
+// from the README's query language section without looking at the SQL, and the answers must agree,
 // order included.
 
 import (

@@ -15,7 +15,7 @@ import (
 	"github.com/secretlog/secretlog/auth"
 )
 
-// This file proves every operation of DESIGN §2 for Secret and UserSecret
+// This file proves every operation of the README's API section for Secret and UserSecret
 // through the real stack (HTTP → GraphQL → commands → PostgreSQL), including
 // each error code. No test sleeps to wait for a projection: every query made
 // right after a mutation must already see it (read-your-writes).
@@ -960,7 +960,7 @@ type apiOperation struct {
 	vars  map[string]any
 }
 
-// apiAllOperations lists every operation of DESIGN §2, aimed at secretID and userSecretID.
+// apiAllOperations lists every operation of the README's API section, aimed at secretID and userSecretID.
 func apiAllOperations(secretID, userSecretID string) []apiOperation {
 	count := map[string]any{"aggregate": []any{map[string]any{"count": map[string]any{"name": "total"}}}}
 	return []apiOperation{

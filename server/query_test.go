@@ -9,7 +9,7 @@ import (
 	"github.com/secretlog/secretlog/auth"
 )
 
-// The list and stat query language (DESIGN §5) end to end: GraphQL
+// The list and stat query language (the README's query language section) end to end: GraphQL
 // variables and literals → resolvers → SQL, for callers of several scopes.
 // query/*_test.go cover each operator and stage in depth.
 

@@ -966,7 +966,7 @@ func (f *tenancyFixture) checkCreateUserSecret(t *testing.T, c *tenancyCaller, w
 	}
 }
 
-// --- key cells: hard-coded from DESIGN.md §3, not derived from auth ---------
+// --- key cells: hard-coded from the README's role table, not derived from auth ---------
 
 type tenancyKeyCell struct {
 	caller, op, target, want string
@@ -1199,7 +1199,7 @@ func TestTenancyMatrix(t *testing.T) {
 			req := requests[i]
 			f.cell("key/"+c.name+"/createSecret/"+req.name, func(t *testing.T) {
 				_, derived := tenancyCreateWant(req, c.id)
-				assert.Equal(t, kc.want, derived, "auth's rules disagree with DESIGN.md §3 on this cell")
+				assert.Equal(t, kc.want, derived, "auth's rules disagree with the README's role table on this cell")
 				f.checkCreateSecret(t, c, req, kc.want)
 			})
 		}
@@ -1252,7 +1252,7 @@ func (f *tenancyFixture) keyCells(t *testing.T, write bool) {
 			require.NotNil(t, sec, kc.target)
 			if op.write == write {
 				f.cell(name, func(t *testing.T) {
-					assert.Equal(t, kc.want, op.want(c.id, sec.scope), "auth's rules disagree with DESIGN.md §3 on this cell")
+					assert.Equal(t, kc.want, op.want(c.id, sec.scope), "auth's rules disagree with the README's role table on this cell")
 					op.check(f, t, c, sec, kc.want)
 				})
 			}
@@ -1265,7 +1265,7 @@ func (f *tenancyFixture) keyCells(t *testing.T, write bool) {
 		require.NotNil(t, us, kc.target)
 		if op.write == write {
 			f.cell(name, func(t *testing.T) {
-				assert.Equal(t, kc.want, op.want(c.id, us.domainID, us.ownerID), "auth's rules disagree with DESIGN.md §3 on this cell")
+				assert.Equal(t, kc.want, op.want(c.id, us.domainID, us.ownerID), "auth's rules disagree with the README's role table on this cell")
 				op.check(f, t, c, us, kc.want)
 			})
 		}
