@@ -47,15 +47,6 @@ type Result struct {
 	States []Resource
 }
 
-// Cursor is the log position of the last appended record: a reader that has
-// projected up to it sees this write.
-func (r Result) Cursor() events.Cursor {
-	if len(r.Records) == 0 {
-		return events.Cursor{}
-	}
-	return r.Records[len(r.Records)-1].Cursor
-}
-
 // Deps are what handlers need. With the PostgreSQL log, a command's events,
 // its data key and its read-model rows commit in one transaction on DB.
 type Deps struct {

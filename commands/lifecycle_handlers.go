@@ -584,7 +584,7 @@ func (d Deps) sealed(ctx context.Context, r Resource, schemaID, provider string,
 	}
 	dec := one(r, typ, payload)
 	dec.Also = store
-	if old := d.beyondRetention(b, next); len(old) > 0 {
+	if old := d.beyondRetention(b); len(old) > 0 {
 		destroy := d.destroying(r, old, "retention")
 		dec.Events = append(dec.Events, destroy.Events...)
 		dec.Also = func(batch *pgx.Batch) { store(batch); destroy.Also(batch) }
@@ -593,8 +593,8 @@ func (d Deps) sealed(ctx context.Context, r Resource, schemaID, provider string,
 }
 
 // beyondRetention lists the oldest versions without a stage that a new
-// version (next) pushes beyond the resource's retention.
-func (d Deps) beyondRetention(b *Versioned, next int64) []int64 {
+// version pushes beyond the resource's retention.
+func (d Deps) beyondRetention(b *Versioned) []int64 {
 	limit := b.MaxVersions
 	if limit == 0 {
 		limit = d.maxVersions()
@@ -620,7 +620,6 @@ func (d Deps) beyondRetention(b *Versioned, next int64) []int64 {
 			excess--
 		}
 	}
-	_ = next
 	return out
 }
 

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/secretlog/secretlog/auth"
@@ -46,16 +45,8 @@ const (
 // NewResource returns the empty state of the resource whose stream (or
 // access stream) is stream, or false when no resource lives there.
 func NewResource(stream string) (Resource, bool) {
-	id := events.ResourceOfStream(stream)
-	switch {
-	case strings.HasPrefix(id, trustedSecretIDPrefix):
-		return &TrustedSecret{}, true
-	case strings.HasPrefix(id, userSecretIDPrefix):
-		return &UserSecret{}, true
-	case strings.HasPrefix(id, secretIDPrefix):
-		return &Secret{}, true
-	}
-	return nil, false
+	r, _, ok := resourceKind(events.ResourceOfStream(stream))
+	return r, ok
 }
 
 // Fold decodes rec and applies it to r.
