@@ -105,6 +105,11 @@ func (s *PostgresStore) ReadStream(ctx context.Context, stream string) ([]Record
 	return collect(s.pool.Query(ctx, `SELECT `+recordColumns+` FROM event_log WHERE stream_id = $1 ORDER BY version`, stream))
 }
 
+// ReadStreamAfter implements TailReader.
+func (s *PostgresStore) ReadStreamAfter(ctx context.Context, stream string, after int64) ([]Record, error) {
+	return collect(s.pool.Query(ctx, `SELECT `+recordColumns+` FROM event_log WHERE stream_id = $1 AND version > $2 ORDER BY version`, stream, after))
+}
+
 // Ordering names the table's columns explicitly: the select list's
 // "transaction_id::text::bigint" is also called transaction_id, and ordering
 // by that expression instead would sort the whole log rather than walk the

@@ -38,3 +38,28 @@ type Store interface {
 	// new ones, until ctx ends or fn returns an error.
 	Subscribe(ctx context.Context, after Cursor, fn func(Record) error) error
 }
+
+// TailReader is a Store that reads a stream from a version on: a command
+// that loaded a resource's snapshot reads only the events after it.
+type TailReader interface {
+	// ReadStreamAfter returns the stream's events with versions above after, in order.
+	ReadStreamAfter(ctx context.Context, stream string, after int64) ([]Record, error)
+}
+
+// ReadStreamAfter reads stream's events above version after from s, with
+// one ranged read when s is a TailReader.
+func ReadStreamAfter(ctx context.Context, s Store, stream string, after int64) ([]Record, error) {
+	if t, ok := s.(TailReader); ok {
+		return t.ReadStreamAfter(ctx, stream, after)
+	}
+	recs, err := s.ReadStream(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range recs {
+		if r.Version > after {
+			return recs[i:], nil
+		}
+	}
+	return nil, nil
+}

@@ -230,6 +230,24 @@ func (s *Store) ReadStream(ctx context.Context, stream string) ([]events.Record,
 	return out, nil
 }
 
+// ReadStreamAfter implements events.TailReader.
+func (s *Store) ReadStreamAfter(ctx context.Context, stream string, after int64) ([]events.Record, error) {
+	if after < 0 {
+		after = 0
+	}
+	evs, err := s.read(ctx, stream, kdb.Revision(revisionOf(after+1)), math.MaxUint64)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]events.Record, 0, len(evs))
+	for _, e := range evs {
+		if e.Version > after {
+			out = append(out, e.Record)
+		}
+	}
+	return out, nil
+}
+
 // ReadVersion implements events.Store.
 func (s *Store) ReadVersion(ctx context.Context, stream string, version int64) (events.Record, error) {
 	if version < 1 {

@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) events.Store) {
 		{"MultiEventAppendIsAtomicAndConsecutive", testAppendBatch},
 		{"ReadStreamRoundTripsTheEnvelope", testReadStreamRoundTrip},
 		{"ReadStreamOfUnknownStreamIsEmpty", testReadStreamUnknown},
+		{"ReadStreamAfterAVersion", testReadStreamAfter},
 		{"ReadAllInCommitOrder", testReadAllOrder},
 		{"ReadAllPagesSeeEveryEventOnce", testReadAllPaging},
 		{"SubscribeDeliversExistingThenNewEvents", testSubscribeExistingThenNew},
@@ -482,6 +483,25 @@ func testReadStreamUnknown(t *testing.T, s events.Store) {
 	_, err := s.Append(ctx, ns.stream("known"), events.NoStream, event("known"))
 	require.NoError(t, err)
 	got, err := s.ReadStream(ctx, ns.stream("unknown"))
+	require.NoError(t, err)
+	require.Empty(t, got)
+}
+
+func testReadStreamAfter(t *testing.T, s events.Store) {
+	ctx, ns := testContext(t), newNamespace(t)
+	stream := ns.stream("tail")
+	recs, err := s.Append(ctx, stream, events.NoStream, eventsN("tail-", 5)...)
+	require.NoError(t, err)
+	for after := int64(0); after <= 6; after++ {
+		got, err := events.ReadStreamAfter(ctx, s, stream, after)
+		require.NoError(t, err)
+		want := recs[min(after, 5):]
+		require.Equal(t, versions(want), versions(got), "after %d", after)
+		for i := range got {
+			requireSameRecord(t, want[i], got[i])
+		}
+	}
+	got, err := events.ReadStreamAfter(ctx, s, ns.stream("unknown"), 0)
 	require.NoError(t, err)
 	require.Empty(t, got)
 }
