@@ -64,7 +64,7 @@ func metadataChange(name *string, tags map[string]any, cur *Versioned) (*string,
 // transaction.
 func (d Deps) create(ctx context.Context, meta Meta, tenant events.Tenant, empty Resource, id, kmsKeyID string, plain []byte,
 	claim *requestToken, typ string, mk func(sealed events.Sealed) any, checks ...precondition) (Result, error) {
-	key, storeKey, err := d.Keys.New(keyName(id, 1), kmsKeyID)
+	key, storeKey, err := d.Keys.New(KeyName(id, 1), kmsKeyID)
 	if err != nil {
 		return Result{}, err
 	}
@@ -196,7 +196,7 @@ func (d Deps) openChosen(ctx context.Context, cur Resource, opts RevealOptions) 
 	if err != nil {
 		return nil, 0, err
 	}
-	data, err := d.open(ctx, keyName(b.ID, n), b.ID, v.EventVersion, payload.Data)
+	data, err := d.open(ctx, KeyName(b.ID, n), b.ID, v.EventVersion, payload.Data)
 	return data, n, err
 }
 

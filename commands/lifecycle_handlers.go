@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 
 	"github.com/secretlog/secretlog/auth"
 	"github.com/secretlog/secretlog/events"
@@ -186,7 +185,8 @@ func one(cur Resource, typ string, payload any) Decision {
 
 // keyName names the data key of version n of resource id: each version has
 // its own, so one version can be destroyed alone.
-func keyName(id string, n int64) string { return id + "/v" + strconv.FormatInt(n, 10) }
+// KeyName names the data key of version n of resource id.
+func KeyName(id string, n int64) string { return id + "/v" + strconv.FormatInt(n, 10) }
 
 // SetStage attaches Stage to Version (0 detaches it); the stage leaves the
 // version it was on.
@@ -262,16 +262,10 @@ func (d Deps) HandleDestroyVersions(ctx context.Context, cmd DestroyVersions) (R
 	})
 }
 
-// destroying is the decision that destroys versions' keys with their event.
+// destroying is the decision that destroys versions (the projections
+// destroy their keys with the event: projections.KeyShredding).
 func (d Deps) destroying(r Resource, versions []int64, reason string) Decision {
-	id := r.Base().ID
-	dec := one(r, events.VersionsDestroyedV1, events.VersionsDestroyed{Versions: versions, Reason: reason})
-	dec.Also = func(b *pgx.Batch) {
-		for _, n := range versions {
-			d.Keys.QueueDestroy(b, keyName(id, n))
-		}
-	}
-	return dec
+	return one(r, events.VersionsDestroyedV1, events.VersionsDestroyed{Versions: versions, Reason: reason})
 }
 
 // SetEnabled enables or disables reading a resource's values.
@@ -327,7 +321,7 @@ func (d Deps) HandleDelete(ctx context.Context, cmd Delete) (Result, error) {
 }
 
 // removal is the final deletion: the event and the destruction of every
-// version's key commit together.
+// version's key commit together (projections.KeyShredding).
 func (d Deps) removal(r Resource) Decision {
 	id := r.Base().ID
 	typ, payload := events.SecretDeletedV1, any(events.SecretDeleted{})
@@ -338,7 +332,6 @@ func (d Deps) removal(r Resource) Decision {
 		typ, payload = events.TrustedSecretDeletedV1, events.TrustedSecretDeleted{}
 	}
 	dec := one(r, typ, payload)
-	dec.Also = func(b *pgx.Batch) { d.Keys.QueueDestroyAll(b, id) }
 	dec.After = func() { d.Keys.Forget(id) }
 	return d.guardDeletion(r, dec)
 }
@@ -408,7 +401,7 @@ func (d Deps) HandleRotate(ctx context.Context, cmd Rotate) (Result, error) {
 		if !ok || len(schema.Generated) == 0 {
 			return Decision{}, failed("schema %q generates no fields: write the new value with update…Data", b.SchemaID)
 		}
-		current, err := d.open(ctx, keyName(b.ID, b.DataVersion), b.ID, b.DataEventVersion, b.Data)
+		current, err := d.open(ctx, KeyName(b.ID, b.DataVersion), b.ID, b.DataEventVersion, b.Data)
 		if err != nil {
 			return Decision{}, err
 		}
@@ -561,7 +554,7 @@ type valueOrigin struct {
 func (d Deps) sealed(ctx context.Context, r Resource, schemaID, provider string, plain []byte, origin valueOrigin) (Decision, error) {
 	b := r.Base()
 	next := b.DataVersion + 1
-	key, store, err := d.Keys.New(keyName(b.ID, next), b.KmsKeyID)
+	key, store, err := d.Keys.New(KeyName(b.ID, next), b.KmsKeyID)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -585,9 +578,7 @@ func (d Deps) sealed(ctx context.Context, r Resource, schemaID, provider string,
 	dec := one(r, typ, payload)
 	dec.Also = store
 	if old := d.beyondRetention(b); len(old) > 0 {
-		destroy := d.destroying(r, old, "retention")
-		dec.Events = append(dec.Events, destroy.Events...)
-		dec.Also = func(batch *pgx.Batch) { store(batch); destroy.Also(batch) }
+		dec.Events = append(dec.Events, d.destroying(r, old, "retention").Events...)
 	}
 	return dec, nil
 }
@@ -654,7 +645,7 @@ type sealedPayload struct {
 
 // openVersion decrypts version v's value as bytes.
 func (d Deps) openVersion(ctx context.Context, id string, v VersionInfo, sealed events.Sealed) ([]byte, error) {
-	key, err := d.Keys.Get(ctx, keyName(id, v.Number))
+	key, err := d.Keys.Get(ctx, KeyName(id, v.Number))
 	if err != nil {
 		return nil, err
 	}

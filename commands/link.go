@@ -245,7 +245,7 @@ func (d Deps) relink(ctx context.Context, s *Secret, scope auth.Scope, id string
 // openCurrent decrypts r's current value.
 func (d Deps) openCurrent(ctx context.Context, r Resource) (map[string]any, error) {
 	b := r.Base()
-	return d.open(ctx, keyName(b.ID, b.DataVersion), b.ID, b.DataEventVersion, b.Data)
+	return d.open(ctx, KeyName(b.ID, b.DataVersion), b.ID, b.DataEventVersion, b.Data)
 }
 
 // linkedTrustedSecret is the trusted secret a linked secret s reads its

@@ -93,9 +93,10 @@ type Projector struct {
 	projections []Projection
 }
 
-// NewProjector writes every inline projection and loads snapshots from pool.
-func NewProjector(pool *pgxpool.Pool) *Projector {
-	return &Projector{pool: pool, projections: Inline()}
+// NewProjector writes every inline projection, and destroys the data keys
+// of keys that events destroy (KeyShredding), and loads snapshots from pool.
+func NewProjector(pool *pgxpool.Pool, keys *events.KeyStore) *Projector {
+	return &Projector{pool: pool, projections: append(Inline(), KeyShredding{Keys: keys})}
 }
 
 var _ commands.Projector = (*Projector)(nil)

@@ -57,7 +57,8 @@ func newFixtureOn(t *testing.T, url string) *fixture {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	store := events.NewPostgresStore(pool)
-	projector := projections.NewProjector(pool)
+	keys := events.NewKeyStore(pool, testKeyring(t))
+	projector := projections.NewProjector(pool, keys)
 	access := commands.NewAccessLog(pool, projector)
 	actx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -66,7 +67,7 @@ func newFixtureOn(t *testing.T, url string) *fixture {
 	return &fixture{
 		pool:  pool,
 		store: store,
-		deps: commands.Deps{DB: pool, Store: store, Keys: events.NewKeyStore(pool, testKeyring(t)), Schemas: schemas.Default(),
+		deps: commands.Deps{DB: pool, Store: store, Keys: keys, Schemas: schemas.Default(),
 			Projector: projector, Access: access},
 		meta:   commands.Meta{Actor: auth.Identity{Role: auth.RoleDomainAdmin, DomainID: "d1", UserID: "admin", Subject: "admin"}},
 		system: commands.Meta{Actor: auth.Identity{Role: auth.RoleSystem, DomainID: "d1", Subject: "system"}},

@@ -184,11 +184,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	store := events.NewPostgresStore(pool)
-	projector := projections.NewProjector(pool)
+	keys := events.NewKeyStore(pool, cfg.Keyring)
+	projector := projections.NewProjector(pool, keys)
 	s := &Server{
 		Pool:     pool,
 		Store:    store,
-		Keys:     events.NewKeyStore(pool, cfg.Keyring),
+		Keys:     keys,
 		Reader:   projections.NewReader(pool),
 		cfg:      cfg,
 		Signer:   signer,
