@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-
 	"github.com/secretlog/secretlog/auth"
 	"github.com/secretlog/secretlog/events"
 )
