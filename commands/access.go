@@ -26,6 +26,10 @@ type AccessLog struct {
 	queue     chan *accessRead
 	// MaxBatch bounds the reads one commit records.
 	MaxBatch int
+	// Remote, when set, is a log that is not in db (see Deps.Remote): reads
+	// are appended to it, one append per access stream, and projected by
+	// the runner later (a value read does not wait for its audit row).
+	Remote events.Store
 }
 
 type accessRead struct {
@@ -131,6 +135,9 @@ func (a *AccessLog) commit(ctx context.Context, batch []*accessRead) error {
 		byStream[s] = append(byStream[s], r)
 	}
 	slices.Sort(streams)
+	if a.Remote != nil {
+		return a.commitRemote(ctx, streams, byStream)
+	}
 	return pgx.BeginTxFunc(ctx, a.db, a.projector.TxOptions(), func(tx pgx.Tx) error {
 		// Locks in one order (by hash) so flushers never deadlock.
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, h)
@@ -173,4 +180,20 @@ func (a *AccessLog) commit(ctx context.Context, batch []*accessRead) error {
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})
+}
+
+// commitRemote appends each stream's reads to the remote log (after
+// whatever the stream holds: reads of one resource need no order among
+// themselves).
+func (a *AccessLog) commitRemote(ctx context.Context, streams []string, byStream map[string][]*accessRead) error {
+	for _, s := range streams {
+		evs := make([]events.Event, len(byStream[s]))
+		for i, r := range byStream[s] {
+			evs[i] = r.event
+		}
+		if _, err := a.Remote.Append(ctx, s, events.AnyVersion, evs...); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -175,6 +175,13 @@ func (d Deps) commitGroup(ctx context.Context, id string, empty Resource, batch 
 // left and commits their events together. Requests whose rule refused get
 // their error; the others their record and resulting state.
 func (d Deps) decideAndCommit(ctx context.Context, id string, empty Resource, reqs []*changeRequest) ([]changeResult, error) {
+	if d.remote() {
+		unlock, err := d.lockStream(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
 	cur := empty.Clone()
 	if err := d.load(ctx, id, cur); err != nil {
 		return nil, err
@@ -253,19 +260,7 @@ func (d Deps) decideAndCommit(ctx context.Context, id string, empty Resource, re
 		checks = append(checks, dec.Checks...)
 	}
 	if len(evs) > 0 {
-		var res Result
-		err := d.inTx(ctx, func(tx pgx.Tx) error {
-			if err := checkAll(ctx, tx, checks); err != nil {
-				return err
-			}
-			var err error
-			res, err = d.appendTx(ctx, tx, id, cur, func(b *pgx.Batch) {
-				for _, f := range also {
-					f(b)
-				}
-			}, evs...)
-			return err
-		})
+		res, err := d.commit(ctx, id, cur, checks, also, evs)
 		if tokenTaken(err) {
 			// Another server remembered a token of this group first: decide
 			// again, when the token answers.

@@ -59,11 +59,16 @@ func (d Deps) appendTx(ctx context.Context, tx pgx.Tx, stream string, cur Resour
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return Result{}, err
 	}
+	return resultOf(stream, recs, changes), nil
+}
+
+// resultOf is a write's answer: its records and the states after each.
+func resultOf(stream string, recs []events.Record, changes []Change) Result {
 	states := make([]Resource, len(changes))
 	for i, c := range changes {
 		states[i] = c.Next
 	}
-	return Result{ID: stream, Records: recs, State: states[len(states)-1], States: states}, nil
+	return Result{ID: stream, Records: recs, State: states[len(states)-1], States: states}
 }
 
 // fold applies recs to a copy of cur, one Change per record. Events are
@@ -87,13 +92,14 @@ func fold(cur Resource, recs []events.Record) ([]Change, error) {
 }
 
 // load reads the latest state of resource id into r: its snapshot, or its
-// stream when there is none (read models being rebuilt).
+// stream when there is none (read models being rebuilt). On a remote log the
+// snapshot may lag behind the log: the events after it are read and folded.
 func (d Deps) load(ctx context.Context, id string, r Resource) error {
 	found, err := d.Projector.Snapshot(ctx, id, r)
-	if err != nil || found {
+	if err != nil || (found && !d.remote()) {
 		return err
 	}
-	recs, err := d.Store.ReadStream(ctx, id)
+	recs, err := events.ReadStreamAfter(ctx, d.Store, id, r.Base().StreamVersion)
 	if err != nil {
 		return err
 	}

@@ -49,6 +49,8 @@ type Result struct {
 
 // Deps are what handlers need. With the PostgreSQL log, a command's events,
 // its data key and its read-model rows commit in one transaction on DB.
+// With a remote log (Remote set) the events are appended to Store and
+// projected afterwards.
 type Deps struct {
 	DB        *pgxpool.Pool
 	Store     events.Store
@@ -61,6 +63,11 @@ type Deps struct {
 	Streams *StreamQueue
 	// Lifecycle configures retention, recovery windows and the clock.
 	Lifecycle Lifecycle
+	// Remote, when set, says the log (Store) is not the event_log table of
+	// DB: writes append to Store and wait for the leased runner to project
+	// them (see Projected). Nil: Store is the PostgreSQL log in DB and the
+	// read models commit with each write.
+	Remote Projected
 }
 
 func newEvent(meta Meta, tenant events.Tenant, typ string, payload any) (events.Event, error) {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/secretlog/secretlog/events"
 )
 
 // Idempotency (clientRequestToken, as AWS Secrets Manager's
@@ -180,6 +182,11 @@ func (d Deps) stateAt(ctx context.Context, stream string, version int64, empty R
 		if _, err := Fold(r, rec); err != nil {
 			return Result{}, err
 		}
+	}
+	if r.Base().StreamVersion < version && d.remote() {
+		// On a remote log a token is remembered before its events are
+		// appended: they may still be on their way.
+		return Result{}, events.ErrConflict
 	}
 	if r.Base().StreamVersion != version {
 		return Result{}, fmt.Errorf("commands: %s has no version %d for a remembered token", stream, version)

@@ -80,15 +80,7 @@ func (d Deps) create(ctx context.Context, meta Meta, tenant events.Tenant, empty
 	if claim != nil {
 		also = func(b *pgx.Batch) { storeKey(b); d.queueToken(b, claim, id, 1) }
 	}
-	var res Result
-	err = d.inTx(ctx, func(tx pgx.Tx) error {
-		if err := checkAll(ctx, tx, checks); err != nil {
-			return err
-		}
-		res, err = d.appendTx(ctx, tx, id, empty, also, e)
-		return err
-	})
-	return res, err
+	return d.commit(ctx, id, empty, checks, []func(*pgx.Batch){also}, []events.Event{e})
 }
 
 // changeValue is update…Data for every kind: the new value, validated

@@ -283,6 +283,13 @@ type KeyStore struct {
 	pool    *pgxpool.Pool
 	keyring *Keyring
 	cache   *expirable.LRU[string, []byte]
+	// ReplaceOrphans lets a new key replace a live key of the same name. On
+	// a remote log a key is stored before the event sealed with it is
+	// appended; an append that failed (or a writer that died in between)
+	// leaves a key no event uses, under the name of the stream's next
+	// version. The writer that next holds the stream's lock (and so knows
+	// no event of that version exists) replaces it.
+	ReplaceOrphans bool
 }
 
 // KeyCacheTTL and KeyCacheSize bound how long and how many unwrapped data
@@ -357,6 +364,13 @@ func (ks *KeyStore) New(name, kmsKeyID string) (dk []byte, store func(*pgx.Batch
 	var named *string // NULL: follows the primary
 	if kmsKeyID != "" {
 		named = &kmsKeyID
+	}
+	if ks.ReplaceOrphans {
+		return dk, func(b *pgx.Batch) {
+			b.Queue(`INSERT INTO data_keys AS k (stream_id, kek_id, wrapped_key, kms_key_id) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (stream_id) DO UPDATE SET kek_id = excluded.kek_id, wrapped_key = excluded.wrapped_key,
+					kms_key_id = excluded.kms_key_id WHERE k.destroyed_at IS NULL`, name, kekID, wrapped, named)
+		}, nil
 	}
 	return dk, func(b *pgx.Batch) {
 		b.Queue(`INSERT INTO data_keys (stream_id, kek_id, wrapped_key, kms_key_id) VALUES ($1, $2, $3, $4)`, name, kekID, wrapped, named)

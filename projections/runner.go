@@ -35,7 +35,10 @@ const leaseSpace = 0x5ea5e
 // subscriber's own transaction, which also moves the consumer group's offset:
 // rows and offset commit together and nothing is acknowledged unapplied.
 type Runner struct {
-	pool        *pgxpool.Pool
+	pool *pgxpool.Pool
+	// Log, when set, is a remote log the projections consume instead of the
+	// event_log table (see consumeLog).
+	Log         events.Store
 	projections []Projection
 	logger      *slog.Logger
 	// LeaseRetry is how often a process without the lease tries to take it.
@@ -133,7 +136,11 @@ func (r *Runner) lead(ctx context.Context, p Projection) {
 			r.setStatus(p.Name(), func(s *RunnerStatus) { s.Leader = true })
 			r.logger.Info("projection lease taken", "projection", p.Name())
 			for backoff := r.LeaseRetry; held.Err() == nil; backoff = min(2*backoff, 30*time.Second) {
-				failed, err := r.consume(held, p)
+				consume := r.consume
+				if r.Log != nil {
+					consume = r.consumeLog
+				}
+				failed, err := consume(held, p)
 				if err != nil && held.Err() == nil {
 					r.logger.Warn("projection consumer stopped", "projection", p.Name(), "error", err.Error())
 				}

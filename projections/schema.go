@@ -183,6 +183,7 @@ CREATE TABLE IF NOT EXISTS audit_streams (resource_id text PRIMARY KEY, resource
 DROP TABLE IF EXISTS resource_usage;
 DELETE FROM `+events.OffsetsTable+`;`+readModels(""), "")
 	m.AppendMigration("trusted secrets", strings.ReplaceAll(trustedSecretsDDL, "{{suffix}}", ""), "")
+	m.AppendMigration("remote log positions", positionsDDL, "")
 	if err := m.Migrate(ctx); err != nil {
 		return false, err
 	}
@@ -236,6 +237,10 @@ func Reset(ctx context.Context, conn *pgx.Conn) error {
 		return fmt.Errorf("drop read models: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM `+events.OffsetsTable); err != nil {
+		return err
+	}
+	// A remote log's projections start again from its beginning.
+	if _, err := tx.Exec(ctx, `DELETE FROM `+PositionsTable+` WHERE consumer = ANY($1)`, readModelConsumers()); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, readModels("")+strings.ReplaceAll(trustedSecretsDDL, "{{suffix}}", "")); err != nil {

@@ -41,7 +41,7 @@ func newStackWith(t *testing.T, configure func(*server.Config)) *stack {
 	logger := slog.New(slog.NewJSONHandler(s.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cfg := server.Config{DatabaseURL: s.DatabaseURL, Keyring: s.keyring, TokenKey: s.tokenKey, Logger: logger}
+	cfg := server.Config{DatabaseURL: s.DatabaseURL, Keyring: s.keyring, TokenKey: s.tokenKey, Logger: logger, AsyncProjections: asyncProjections}
 	configure(&cfg)
 	srv, err := server.New(ctx, cfg)
 	require.NoError(t, err)

@@ -79,7 +79,7 @@ func newMSCluster(t *testing.T, n int, proxied bool) *msCluster {
 			logger := slog.New(slog.NewJSONHandler(s.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			cfg := server.Config{DatabaseURL: s.DatabaseURL, Keyring: s.keyring, TokenKey: s.tokenKey, Logger: logger}
+			cfg := server.Config{DatabaseURL: s.DatabaseURL, Keyring: s.keyring, TokenKey: s.tokenKey, Logger: logger, AsyncProjections: asyncProjections}
 			s.configure(&cfg)
 			srvs[i], errs[i] = server.New(ctx, cfg)
 		}()

@@ -84,7 +84,23 @@ type Config struct {
 	// FeedPublisher, when set (and NatsURL is not), is where the forwarder
 	// publishes the change feed (topic feed.Topic): embedding and tests.
 	FeedPublisher message.Publisher
+
+	// Log, when set, is the log (EventStoreDB: events/esdb), which is then
+	// not in the database: writes append to it and wait for the leased
+	// runner to project them (see commands.Projected). Nil: the log is the
+	// event_log table, and AsyncProjections chooses how it is projected.
+	Log events.Store
+	// AsyncProjections projects the PostgreSQL log the way a remote log is
+	// projected (append, then the leased runner, then the write answers)
+	// instead of in each write's transaction.
+	AsyncProjections bool
+	// ProjectionWait bounds how long a write on a remote log waits for its
+	// projection (0: 10 seconds); it answers anyway after it.
+	ProjectionWait time.Duration
 }
+
+// remote reports whether writes are projected after they are appended.
+func (c Config) remote() bool { return c.Log != nil || c.AsyncProjections }
 
 func (c Config) checkpointEvery() time.Duration {
 	if c.CheckpointEvery > 0 {
@@ -95,8 +111,11 @@ func (c Config) checkpointEvery() time.Duration {
 
 // Server is a running secretlog instance.
 type Server struct {
-	Pool   *pgxpool.Pool
+	Pool *pgxpool.Pool
+	// Store is the PostgreSQL log (event_log); Log is the log in use: Store,
+	// or the remote one of Config.Log.
 	Store  *events.PostgresStore
+	Log    events.Store
 	Keys   *events.KeyStore
 	App    *commands.Application
 	Reader *projections.Reader
@@ -164,11 +183,23 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.MaxConns > 0 {
 		pcfg.MaxConns = cfg.MaxConns
 	}
+	if cfg.remote() {
+		// Held for good on a remote log: each consumer's subscription
+		// (read models, usage) and the waiter's LISTEN.
+		pcfg.MaxConns += 3
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, err
 	}
-	if replay {
+	if replay && cfg.remote() {
+		// The runner fills them from the log.
+		logger.Info("read models reset: the projection runner replays the log into them")
+		if err := projections.RestartConsumers(ctx, pool); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	} else if replay {
 		// The read models were reset: fill them from the log before serving.
 		logger.Info("replaying the log into empty read models")
 		if _, err := projections.RebuildOnline(ctx, pool, projections.RebuildOptions{}); err != nil {
@@ -189,6 +220,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{
 		Pool:     pool,
 		Store:    store,
+		Log:      store,
 		Keys:     keys,
 		Reader:   projections.NewReader(pool),
 		cfg:      cfg,
@@ -198,10 +230,23 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		done:     make(chan struct{}),
 		registry: reg,
 	}
-	s.Runner.Register(reg)
 	access := commands.NewAccessLog(pool, projector)
-	s.App = commands.NewApplication(commands.Deps{DB: pool, Store: store, Keys: s.Keys, Schemas: schemas.Default(),
-		Projector: projector, Access: access, Lifecycle: cfg.Lifecycle}, logger, commands.NewMetrics(reg))
+	deps := commands.Deps{DB: pool, Store: store, Keys: s.Keys, Schemas: schemas.Default(),
+		Projector: projector, Access: access, Lifecycle: cfg.Lifecycle}
+	var waiter *projections.Waiter
+	if cfg.remote() {
+		if cfg.Log != nil {
+			s.Log = cfg.Log
+		}
+		// Writes append to the log and wait for the read models' consumer.
+		waiter = s.remoteWrites(reg)
+		keys.ReplaceOrphans = true
+		deps.Store, deps.Remote, access.Remote = s.Log, waiter, s.Log
+		s.Runner = projections.NewRunner(pool, logger, append([]projections.Projection{projections.NewReadModels(keys)}, projections.Async()...)...)
+		s.Runner.Log = s.Log
+	}
+	s.Runner.Register(reg)
+	s.App = commands.NewApplication(deps, logger, commands.NewMetrics(reg))
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -229,6 +274,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		go func() { defer background.Done(); f() }()
 	}
 	run(func() { access.Run(runCtx, 2) })
+	if waiter != nil {
+		run(func() { waiter.Run(runCtx) })
+	}
 	run(func() { s.Keys.Follow(runCtx) })
 	if !cfg.NoWorker {
 		if err := s.startWorker(runCtx, run); err != nil {
@@ -292,10 +340,16 @@ func (s *Server) startWorker(ctx context.Context, run func(func())) error {
 	if pub != nil {
 		s.Forwarder = &feed.Forwarder{Publisher: pub, TopicOf: topicOf}
 		s.FeedRunner = feed.NewForwarderRunner(s.Pool, logger, s.Forwarder)
+		if cfg.remote() {
+			s.FeedRunner.Log = s.Log
+		}
 		run(func() { _ = s.FeedRunner.Run(ctx) })
 	}
 	run(func() { _ = s.Runner.Run(ctx) })
 	run(func() { s.Scheduler.Run(ctx) })
+	if cfg.Log != nil {
+		return nil // checkpoints are the PostgreSQL log's
+	}
 	// Log checkpoints: a running hash over the whole log, so truncation and
 	// reordering are detectable by verify. Their hashes also go to the
 	// service log, a copy outside the database.
@@ -493,4 +547,21 @@ func (s *Server) Close() {
 	}
 	s.closeNATS()
 	s.Pool.Close()
+}
+
+// remoteWrites is the waiter of writes on a remote log, which logs and
+// counts the writes answered before their projection.
+func (s *Server) remoteWrites(reg prometheus.Registerer) *projections.Waiter {
+	late := prometheus.NewCounter(prometheus.CounterOpts{Name: "secretlog_projection_wait_timeouts_total",
+		Help: "Writes on a remote log answered before the read models applied them (ProjectionWait passed)."})
+	reg.MustRegister(late)
+	w := projections.NewWaiter(s.Pool, projections.ReadModelsConsumer)
+	if s.cfg.ProjectionWait > 0 {
+		w.Timeout = s.cfg.ProjectionWait
+	}
+	w.Late = func(c events.Cursor) {
+		late.Inc()
+		s.logger.Warn("write answered before its projection", "commit", c.Commit, "position", c.Position, "waited", w.Timeout.String())
+	}
+	return w
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,12 @@ import (
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// asyncProjections runs every stack the way a remote log (EventStoreDB)
+// runs: writes append to the log, the leased runner projects them and the
+// write waits for it. CI runs this package both ways
+// (SECRETLOG_TEST_PROJECTIONS=async).
+var asyncProjections = os.Getenv("SECRETLOG_TEST_PROJECTIONS") == "async"
 
 // syncBuffer collects the server's log output for inspection.
 type syncBuffer struct {
@@ -72,7 +79,8 @@ func (s *stack) start() {
 	logger := slog.New(slog.NewJSONHandler(s.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cfg := server.Config{DatabaseURL: s.DatabaseURL, Keyring: s.keyring, TokenKey: s.tokenKey, Logger: logger}
+	cfg := server.Config{DatabaseURL: s.DatabaseURL, Keyring: s.keyring, TokenKey: s.tokenKey, Logger: logger,
+		AsyncProjections: asyncProjections}
 	if s.configure != nil {
 		s.configure(&cfg)
 	}
