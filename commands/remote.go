@@ -55,9 +55,10 @@ func (d Deps) lockStream(ctx context.Context, id string) (unlock func(), err err
 // cur (an empty resource for a create), together with what commits
 // alongside: checks run first, also queues statements (new data keys,
 // request tokens). With the PostgreSQL log all of it and the read models
-// commit in one transaction. On a remote log checks and also's statements
-// commit first (nothing in them is visible until an event names it), then
-// the events are appended, then the write waits for its projection.
+// commit in one transaction. On a remote log checks run first (their locks
+// held until the events are projected), also's statements commit (nothing
+// in them is used until an event names it), the events are appended, and
+// the write waits for its projection.
 func (d Deps) commit(ctx context.Context, id string, cur Resource, checks []precondition, also []func(*pgx.Batch), evs []events.Event) (Result, error) {
 	queue := func(b *pgx.Batch) {
 		for _, f := range also {
@@ -80,15 +81,23 @@ func (d Deps) commit(ctx context.Context, id string, cur Resource, checks []prec
 }
 
 func (d Deps) commitRemote(ctx context.Context, id string, cur Resource, checks []precondition, queue func(*pgx.Batch), evs []events.Event) (Result, error) {
+	// Checks take their locks in a transaction held until the events are
+	// projected: a racing write checks against the read models only after
+	// they show this one (a link and its trusted secret's deletion).
+	if len(checks) > 0 {
+		hold, err := d.DB.Begin(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		defer func() { _ = hold.Rollback(context.WithoutCancel(ctx)) }()
+		if err := checkAll(ctx, hold, checks); err != nil {
+			return Result{}, err
+		}
+	}
 	b := &pgx.Batch{}
 	queue(b)
-	if len(checks) > 0 || b.Len() > 0 {
-		err := d.inTx(ctx, func(tx pgx.Tx) error {
-			if err := checkAll(ctx, tx, checks); err != nil {
-				return err
-			}
-			return tx.SendBatch(ctx, b).Close()
-		})
+	if b.Len() > 0 {
+		err := d.inTx(ctx, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })
 		if err != nil {
 			return Result{}, err
 		}

@@ -56,8 +56,16 @@ func (r *rebuild) compare(ctx context.Context, shadows []*shadow) ([]Difference,
 	return out, nil
 }
 
-// asyncOffset is the last event an asynchronous projection applied.
+// asyncOffset is the last event an asynchronous projection applied: its
+// position as a consumer of a remote log, else its watermill-sql offset.
 func asyncOffset(ctx context.Context, q events.Querier, name string) (events.Cursor, error) {
+	var remote bool
+	if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+PositionsTable+` WHERE consumer = $1)`, name).Scan(&remote); err != nil {
+		return events.Cursor{}, err
+	}
+	if remote {
+		return position(ctx, q, name)
+	}
 	var commit, position int64
 	err := q.QueryRow(ctx, `SELECT last_processed_transaction_id::text::bigint, offset_acked FROM `+events.OffsetsTable+`
 		WHERE consumer_group = $1`, name).Scan(&commit, &position)

@@ -319,7 +319,30 @@ func (w *Waiter) refresh(ctx context.Context) {
 
 // Wait implements commands.Projected.
 func (w *Waiter) Wait(ctx context.Context, c events.Cursor) error {
-	deadline := time.NewTimer(w.Timeout)
+	return w.wait(ctx, c, w.Timeout)
+}
+
+// CatchUp waits (as long as ctx lets it) until the consumer has applied
+// the log up to its head now.
+func (w *Waiter) CatchUp(ctx context.Context, log interface {
+	Head(context.Context) (events.Cursor, error)
+}) error {
+	head, err := log.Head(ctx)
+	if err != nil {
+		return err
+	}
+	if err := w.wait(ctx, head, 0); err != nil {
+		return fmt.Errorf("catching up with the log: %w", err)
+	}
+	return nil
+}
+
+// wait waits for c to be applied, at most timeout (0: as long as ctx lets it).
+func (w *Waiter) wait(ctx context.Context, c events.Cursor, timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	if timeout <= 0 {
+		deadline.Stop()
+	}
 	defer deadline.Stop()
 	poll := 200 * time.Millisecond
 	for {

@@ -639,6 +639,10 @@ func (r *rebuild) swap(ctx context.Context, shadows []*shadow) error {
 			}
 		}
 	}
+	// So do the consumers of the PostgreSQL log projected asynchronously.
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM `+PositionsTable+` WHERE consumer = ANY($1) FOR UPDATE`, readModelConsumers()); err != nil {
+		return err
+	}
 	if err := r.tail(ctx, tx, shadows, true); err != nil {
 		return err
 	}
@@ -661,6 +665,16 @@ func (r *rebuild) swap(ctx context.Context, shadows []*shadow) error {
 			if err := replaceTable(ctx, tx, t); err != nil {
 				return err
 			}
+		}
+		// A consumer's position moves to where the replay ended (the
+		// inline projections' consumer with the snapshots).
+		consumer := s.live.Name()
+		if !s.async {
+			consumer = ReadModelsConsumer
+		}
+		if _, err := tx.Exec(ctx, `UPDATE `+PositionsTable+` SET commit_position = $2, position = $3 WHERE consumer = $1`,
+			consumer, int64(s.cursor.Commit), s.cursor.Position); err != nil {
+			return err
 		}
 		if s.async {
 			if _, err := tx.Exec(ctx, `INSERT INTO `+events.OffsetsTable+` (consumer_group, offset_acked, last_processed_transaction_id)

@@ -298,6 +298,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 	go func() { background.Wait(); close(s.done) }()
+	if replay && waiter != nil {
+		// Serve once the runner (here or on a worker) has refilled the read models.
+		if head, ok := s.Log.(interface {
+			Head(context.Context) (events.Cursor, error)
+		}); ok {
+			if err := waiter.CatchUp(ctx, head); err != nil {
+				s.Close()
+				return nil, err
+			}
+		}
+	}
 	s.ready.Store(true)
 	if cfg.WorkerOnly {
 		s.handler = s.workerRoutes()
