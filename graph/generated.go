@@ -217,8 +217,9 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		SecretEvents     func(childComplexity int, filter *model.ChangeFilter, after *string) int
-		UserSecretEvents func(childComplexity int, filter *model.ChangeFilter, after *string) int
+		SecretEvents        func(childComplexity int, filter *model.ChangeFilter, after *string) int
+		TrustedSecretEvents func(childComplexity int, filter *model.ChangeFilter, after *string) int
+		UserSecretEvents    func(childComplexity int, filter *model.ChangeFilter, after *string) int
 	}
 
 	Tenant struct {
@@ -363,6 +364,7 @@ type SecretResolver interface {
 type SubscriptionResolver interface {
 	SecretEvents(ctx context.Context, filter *model.ChangeFilter, after *string) (<-chan *model.ChangeEvent, error)
 	UserSecretEvents(ctx context.Context, filter *model.ChangeFilter, after *string) (<-chan *model.ChangeEvent, error)
+	TrustedSecretEvents(ctx context.Context, filter *model.ChangeFilter, after *string) (<-chan *model.ChangeEvent, error)
 }
 type TrustedSecretResolver interface {
 	ResourceGroup(ctx context.Context, obj *projections.TrustedSecret) (model.ResourceGroup, error)
@@ -1434,6 +1436,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.SecretEvents(childComplexity, args["filter"].(*model.ChangeFilter), args["after"].(*string)), true
+	case "Subscription.trustedSecretEvents":
+		if e.ComplexityRoot.Subscription.TrustedSecretEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_trustedSecretEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.TrustedSecretEvents(childComplexity, args["filter"].(*model.ChangeFilter), args["after"].(*string)), true
 	case "Subscription.userSecretEvents":
 		if e.ComplexityRoot.Subscription.UserSecretEvents == nil {
 			break
@@ -2501,6 +2514,12 @@ type Subscription {
   secretEvents(filter: ChangeFilter, after: String): ChangeEvent!
   "Changes of user secrets (and their value reads)."
   userSecretEvents(filter: ChangeFilter, after: String): ChangeEvent!
+  """
+  Changes of trusted secrets (and their value reads, also those merged into a linked secret's
+  secretData), to the readers of trustedSecrets: DOMAIN_ADMIN and SYSTEM see their domain's,
+  WORKSPACE_OWNER and WORKSPACE_MEMBER the DOMAIN ones and their workspace's, USER none.
+  """
+  trustedSecretEvents(filter: ChangeFilter, after: String): ChangeEvent!
 }
 `, BuiltIn: false},
 }
@@ -4239,6 +4258,28 @@ func (ec *executionContext) field_Query_userSecrets_args(ctx context.Context, ra
 }
 
 func (ec *executionContext) field_Subscription_secretEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.ChangeFilter, error) {
+			return ec.unmarshalOChangeFilter2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐChangeFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_trustedSecretEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
@@ -8558,6 +8599,50 @@ func (ec *executionContext) fieldContext_Subscription_userSecretEvents(ctx conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_userSecretEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_trustedSecretEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_trustedSecretEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().TrustedSecretEvents(ctx, fc.Args["filter"].(*model.ChangeFilter), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ChangeEvent) graphql.Marshaler {
+			return ec.marshalNChangeEvent2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐChangeEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_trustedSecretEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChangeEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_trustedSecretEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -13598,6 +13683,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_secretEvents(ctx, fields[0])
 	case "userSecretEvents":
 		return ec._Subscription_userSecretEvents(ctx, fields[0])
+	case "trustedSecretEvents":
+		return ec._Subscription_trustedSecretEvents(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}

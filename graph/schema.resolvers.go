@@ -603,6 +603,11 @@ func (r *subscriptionResolver) UserSecretEvents(ctx context.Context, filter *mod
 	return r.subscribe(ctx, "UserSecret", filter, after)
 }
 
+// TrustedSecretEvents is the resolver for the trustedSecretEvents field.
+func (r *subscriptionResolver) TrustedSecretEvents(ctx context.Context, filter *model.ChangeFilter, after *string) (<-chan *model.ChangeEvent, error) {
+	return r.subscribe(ctx, "TrustedSecret", filter, after)
+}
+
 // ResourceGroup is the resolver for the resourceGroup field.
 func (r *trustedSecretResolver) ResourceGroup(ctx context.Context, obj *projections.TrustedSecret) (model.ResourceGroup, error) {
 	return model.ResourceGroup(obj.ResourceGroup), nil
