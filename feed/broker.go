@@ -187,6 +187,13 @@ func (b *Broker) unregister(s *subscriber) {
 	b.mu.Unlock()
 }
 
+// Open is how many subscriptions are open now (replaying or live).
+func (b *Broker) Open() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.total
+}
+
 // Subscribers is how many subscriptions receive live events now.
 func (b *Broker) Subscribers() int {
 	b.mu.Lock()

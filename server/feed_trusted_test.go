@@ -258,6 +258,10 @@ func TestTrustedSecretSubscriptionSlowCutOff(t *testing.T) {
 	wg.Wait()
 	require.Eventually(t, func() bool { return api.Server.Feed.Subscribers() == 0 }, 10*time.Second, 20*time.Millisecond,
 		"the slow subscriber was cut off")
+	require.Eventually(t, func() bool {
+		m, _ := scrape(t, api.HTTP.URL)
+		return m["secretlog_subscriptions_cut_total"] == 1
+	}, 10*time.Second, 20*time.Millisecond, "the cut-off is counted")
 	var before []changeEvent
 	resume := "0:0" // the start of the log, if the client got nothing
 	for {

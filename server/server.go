@@ -248,6 +248,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			run(func() { feed.RunLogTail(runCtx, pool, s.Feed, logger) })
 		}
 	}
+	feed.RegisterMetrics(reg, pool, s.Forwarder, s.Feed)
 	go func() { background.Wait(); close(s.done) }()
 	s.ready.Store(true)
 	if cfg.WorkerOnly {
