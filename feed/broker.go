@@ -442,6 +442,27 @@ func (l PostgresLog) ReadAll(ctx context.Context, after events.Cursor, limit int
 // Querier implements querierLog.
 func (l PostgresLog) Querier() events.Querier { return l.Pool }
 
+// Head is the log's position now, as a subscription's after: below every
+// transaction still running (they commit later and must not be skipped), so
+// every event that commits from now on comes after it, and so may some of
+// transactions that committed a moment before.
+func Head(ctx context.Context, q events.Querier) (events.Cursor, error) {
+	var xmin int64
+	if err := q.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`).Scan(&xmin); err != nil {
+		return events.Cursor{}, err
+	}
+	return events.Cursor{Commit: uint64(xmin - 1), Position: 1<<63 - 1}, nil
+}
+
+// Head is Head on b's log (a PostgresLog).
+func (b *Broker) Head(ctx context.Context) (events.Cursor, error) {
+	q, ok := b.log.(querierLog)
+	if !ok {
+		return events.Cursor{}, errors.New("feed: this log cannot tell its position")
+	}
+	return Head(ctx, q.Querier())
+}
+
 // RunLogTail feeds b from the log itself until ctx ends, then closes b:
 // every event of the transactions that commit from now on, in commit order
 // (no lease: each server tails the log for its own subscribers).
@@ -452,12 +473,8 @@ func RunLogTail(ctx context.Context, pool *pgxpool.Pool, b *Broker, logger *slog
 		if ctx.Err() != nil {
 			return
 		}
-		// Start below every transaction still running: they commit later
-		// and must not be skipped.
-		var xmin int64
-		err := pool.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`).Scan(&xmin)
-		if err == nil {
-			from = events.Cursor{Commit: uint64(xmin - 1), Position: 1<<63 - 1}
+		var err error
+		if from, err = Head(ctx, pool); err == nil {
 			break
 		}
 		logger.Warn("feed: log tail start", "error", err.Error())

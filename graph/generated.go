@@ -139,6 +139,7 @@ type ComplexityRoot struct {
 
 	Query struct {
 		AuditEvents           func(childComplexity int, filter *model.AuditFilter, first *int, after *string, newestFirst *bool) int
+		FeedPosition          func(childComplexity int) int
 		Keys                  func(childComplexity int) int
 		PendingDeletions      func(childComplexity int, resourceType *string) int
 		Secret                func(childComplexity int, secretID string, asOf *time.Time) int
@@ -353,6 +354,7 @@ type QueryResolver interface {
 	AuditEvents(ctx context.Context, filter *model.AuditFilter, first *int, after *string, newestFirst *bool) (*model.AuditEventPage, error)
 	VerifyLog(ctx context.Context) (*model.VerifyReport, error)
 	Keys(ctx context.Context) ([]*model.KmsKey, error)
+	FeedPosition(ctx context.Context) (string, error)
 }
 type SecretResolver interface {
 	ResourceGroup(ctx context.Context, obj *projections.Secret) (*model.ResourceGroup, error)
@@ -963,6 +965,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AuditEvents(childComplexity, args["filter"].(*model.AuditFilter), args["first"].(*int), args["after"].(*string), args["newestFirst"].(*bool)), true
+	case "Query.feedPosition":
+		if e.ComplexityRoot.Query.FeedPosition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.FeedPosition(childComplexity), true
 
 	case "Query.keys":
 		if e.ComplexityRoot.Query.Keys == nil {
@@ -2275,6 +2283,13 @@ type Query {
   verifyLog: VerifyReport!
   "The keyring's keys, their versions and which is the primary (never key material): DOMAIN_ADMIN and SYSTEM."
   keys: [KmsKey!]!
+  """
+  The change feed's position now, to pass as a subscription's after: it then receives every event
+  that commits from now on (and possibly some that committed shortly before, while an older
+  transaction was still open), so a client that starts here and reconnects with the last position
+  it got loses nothing. Any caller.
+  """
+  feedPosition: String!
 }
 
 input CreateSecretInput {
@@ -7524,6 +7539,29 @@ func (ec *executionContext) fieldContext_Query_keys(_ context.Context, field gra
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Query_feedPosition(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_feedPosition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().FeedPosition(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_feedPosition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Query", field, true, true, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -13160,6 +13198,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_keys(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "feedPosition":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_feedPosition(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}

@@ -573,6 +573,11 @@ func (r *queryResolver) Keys(ctx context.Context) ([]*model.KmsKey, error) {
 	return out, nil
 }
 
+// FeedPosition is the resolver for the feedPosition field.
+func (r *queryResolver) FeedPosition(ctx context.Context) (string, error) {
+	return r.feedPosition(ctx)
+}
+
 // ResourceGroup is the resolver for the resourceGroup field.
 func (r *secretResolver) ResourceGroup(ctx context.Context, obj *projections.Secret) (*model.ResourceGroup, error) {
 	g := obj.ResourceGroupOrNull()

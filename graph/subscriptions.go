@@ -124,6 +124,21 @@ func (r *Resolver) subscribe(ctx context.Context, resourceType string, filter *m
 // stops serving the change feed: resubscribe (here later, or elsewhere).
 const codeUnavailable commands.Code = "UNAVAILABLE"
 
+// feedPosition is the feed's position now, for any caller.
+func (r *Resolver) feedPosition(ctx context.Context) (string, error) {
+	if _, err := caller(ctx); err != nil {
+		return "", err
+	}
+	if r.Feed == nil {
+		return "", &commands.Error{Code: commands.FailedPrecondition, Message: "this server does not serve the change feed"}
+	}
+	c, err := r.Feed.Head(ctx)
+	if err != nil {
+		return "", err
+	}
+	return feed.FormatPosition(c), nil
+}
+
 func changeEvent(env feed.Envelope) *model.ChangeEvent {
 	e := &model.ChangeEvent{Position: env.Position, EventID: env.EventID, Type: env.Type, ResourceType: env.ResourceType,
 		ResourceID: env.ResourceID, Version: int(env.Version), OccurredAt: env.OccurredAt,

@@ -3,9 +3,11 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/stretchr/testify/require"
 
 	"github.com/secretlog/secretlog/auth"
@@ -35,4 +37,24 @@ func TestSubscriptionEndsOnShutdown(t *testing.T) {
 	_, err = c.read(10 * time.Second)
 	require.Error(t, err)
 	require.NotErrorIs(t, err, context.DeadlineExceeded, "the server closed the connection")
+}
+
+// TestSubscriptionRefusedTokenCloses4403: a connection_init with a bad
+// token is closed with graphql-transport-ws's 4403 and a reason that names
+// UNAUTHENTICATED, which a client tells from a dropped connection.
+func TestSubscriptionRefusedTokenCloses4403(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, strings.Replace(s.HTTP.URL, "http://", "ws://", 1)+"/graphql",
+		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	require.NoError(t, err)
+	defer conn.CloseNow()
+	require.NoError(t, conn.Write(ctx, websocket.MessageText, []byte(`{"type":"connection_init","payload":{"Authorization":"Bearer nope"}}`)))
+	_, _, err = conn.Read(ctx)
+	var ce websocket.CloseError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, websocket.StatusCode(4403), ce.Code)
+	require.Equal(t, "UNAUTHENTICATED: invalid or expired token", ce.Reason)
 }
