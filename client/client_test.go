@@ -26,7 +26,7 @@ func TestOperationsMatchSchema(t *testing.T) {
 	require.Nil(t, gerr)
 	ops := []string{opSecret, opSecrets, opSecretData, opSecretStat, opCreateSecret, opUpdateSecret, opUpdateSecretData,
 		opDeleteSecret, opSecretHistory, opUserSecret, opUserSecrets, opUserSecretData, opUserSecretStat, opCreateUserSecret,
-		opUpdateUserSecret, opUpdateUserSecretData, opDeleteUserSecret, opUserSecretHistory, opAuditEvents, opVerifyLog}
+		opUpdateUserSecret, opUpdateUserSecretData, opDeleteUserSecret, opUserSecretHistory, opAuditEvents, opVerifyLog, opFeedPosition}
 	for _, op := range ops {
 		_, errs := gqlparser.LoadQuery(schema, op)
 		require.Empty(t, errs, "operation %s", op)

@@ -21,7 +21,8 @@ const (
 	CodeResourceExhausted  Code = "RESOURCE_EXHAUSTED"
 	CodeInternal           Code = "INTERNAL"
 	// CodeUnavailable: no GraphQL answer (connection refused, timeout, an
-	// HTTP error page). Never sent by the server.
+	// HTTP error page, a dropped websocket). The server sends it only to
+	// end a subscription when it stops serving the change feed.
 	CodeUnavailable Code = "UNAVAILABLE"
 )
 

@@ -73,6 +73,8 @@ const (
 	opAuditEvents = `query AuditEvents($filter: AuditFilter, $first: Int, $after: String, $newestFirst: Boolean) {
   auditEvents(filter: $filter, first: $first, after: $after, newestFirst: $newestFirst) { ` + auditPageFields + ` } }`
 
+	opFeedPosition = `query FeedPosition { feedPosition }`
+
 	opSecretDetails = `query SecretDetails($query: QueryInput) {
   secrets(query: $query) { totalCount results { ` + secretFields + ` ` + lifecycleFields + ` } } }`
 

@@ -16,8 +16,9 @@ import (
 
 // Feeds: the subscriptions Follow can take.
 const (
-	FeedSecrets     = "secretEvents"
-	FeedUserSecrets = "userSecretEvents"
+	FeedSecrets        = "secretEvents"
+	FeedUserSecrets    = "userSecretEvents"
+	FeedTrustedSecrets = "trustedSecretEvents"
 )
 
 const changeEventFields = `position eventId type resourceType resourceId version dataVersion
@@ -69,14 +70,37 @@ func (c *Client) wsURL() string {
 	return "ws://" + strings.TrimPrefix(c.endpoint, "http://")
 }
 
-// Follow subscribes to feeds (FeedSecrets, FeedUserSecrets) with filter f
-// (after: a position as an event carried it, to replay what came since; ""
-// for live events only) and calls fn with each event as it arrives. started,
-// when not nil, is called once every subscription has been sent. It returns
-// nil when ctx ends, an *Error when the server refuses or ends a
-// subscription (RESOURCE_EXHAUSTED for a subscriber too far behind), and an
-// UNAVAILABLE *Error when the connection fails. fn's error stops it.
+// FeedPosition is the change feed's position now (feedPosition): a
+// subscription after it receives every event that commits from now on.
+func (c *Client) FeedPosition(ctx context.Context) (string, error) {
+	var out struct{ FeedPosition string }
+	if err := c.Do(ctx, opFeedPosition, nil, &out); err != nil {
+		return "", err
+	}
+	return out.FeedPosition, nil
+}
+
+// Follow subscribes to feeds (FeedSecrets, FeedUserSecrets,
+// FeedTrustedSecrets) with filter f (after: a position as an event carried
+// it, to replay what came since; "" for live events only) and calls fn with
+// each event as it arrives. started, when not nil, is called once every
+// subscription has been sent. It returns nil when ctx ends, an *Error when
+// the server refuses or ends a subscription (RESOURCE_EXHAUSTED for a
+// subscriber too far behind, UNAVAILABLE for a server shutting down), and an
+// UNAVAILABLE *Error when the connection fails. fn's error stops it. See
+// FollowResuming for a follower that reconnects.
 func (c *Client) Follow(ctx context.Context, feeds []string, f ChangeFilter, after string, started func(), fn func(ChangeEvent) error) error {
+	afters := make(map[string]string, len(feeds))
+	for _, feed := range feeds {
+		afters[feed] = after
+	}
+	return c.follow(ctx, feeds, f, afters, started, func(_ string, e ChangeEvent) error { return fn(e) })
+}
+
+// follow is one connection of Follow: each feed starts after its own
+// position in afters, and fn learns which feed an event came from.
+func (c *Client) follow(ctx context.Context, feeds []string, f ChangeFilter, afters map[string]string, started func(),
+	fn func(feed string, e ChangeEvent) error) error {
 	if len(feeds) == 0 {
 		return &Error{Code: CodeInvalidArgument, Message: "no feed to follow"}
 	}
@@ -134,11 +158,11 @@ func (c *Client) Follow(ctx context.Context, feeds []string, f ChangeFilter, aft
 				continue
 			}
 			acked = true
-			vars := map[string]any{"filter": f}
-			if after != "" {
-				vars["after"] = after
-			}
 			for _, feed := range feeds {
+				vars := map[string]any{"filter": f}
+				if afters[feed] != "" {
+					vars["after"] = afters[feed]
+				}
 				q := fmt.Sprintf(`subscription Follow($filter: ChangeFilter, $after: String) { %s(filter: $filter, after: $after) { %s } }`,
 					feed, changeEventFields)
 				payload, _ := json.Marshal(request{Query: q, Variables: vars})
@@ -165,7 +189,7 @@ func (c *Client) Follow(ctx context.Context, feeds []string, f ChangeFilter, aft
 			if !ok {
 				continue
 			}
-			if err := fn(ev); err != nil {
+			if err := fn(m.ID, ev); err != nil {
 				return err
 			}
 		case "error":

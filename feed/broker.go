@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -45,17 +46,34 @@ type Broker struct {
 	subs    map[*subscriber]struct{}
 	callers map[string]int
 	total   int
+
+	closed    chan struct{}
+	closeOnce sync.Once
+
+	// For the metrics (RegisterMetrics): events received from the source,
+	// the global position of the last one, subscriptions cut off for
+	// falling behind and subscriptions refused at a limit.
+	received, position, cut, refused atomic.Int64
 }
 
 // NewBroker replays from log and checks visibility with snapshot.
 func NewBroker(log Log, snapshot SnapshotFunc, logger *slog.Logger) *Broker {
 	return &Broker{log: log, snapshot: snapshot, logger: logger, Buffer: 256, MaxPerCaller: 16, MaxTotal: 10000,
-		subs: map[*subscriber]struct{}{}, callers: map[string]int{}}
+		subs: map[*subscriber]struct{}{}, callers: map[string]int{}, closed: make(chan struct{})}
+}
+
+// Close ends every subscription with a *ClosedError naming the position to
+// resume from (on this server once it is back, or on another) and refuses
+// new ones with ErrClosed. The sources (RunLogTail, RunNATS) close their
+// broker when they stop: a subscriber is never left waiting for events
+// that no longer come.
+func (b *Broker) Close() {
+	b.closeOnce.Do(func() { close(b.closed) })
 }
 
 // Filter narrows a subscription.
 type Filter struct {
-	// ResourceType is "Secret" or "UserSecret" ("": both).
+	// ResourceType is "Secret", "UserSecret" or "TrustedSecret" ("": all).
 	ResourceType string
 	// Types are event types, with or without their version suffix.
 	Types      []string
@@ -83,10 +101,14 @@ var (
 	ErrSlowSubscriber = errors.New("feed: subscriber fell behind")
 	// ErrTooManySubscriptions: the caller or the server is at its limit.
 	ErrTooManySubscriptions = errors.New("feed: too many subscriptions")
+	// ErrClosed: the server stopped serving the change feed (it is
+	// shutting down).
+	ErrClosed = errors.New("feed: the server stopped serving the change feed")
 )
 
 // SlowError is ErrSlowSubscriber with the last position delivered, from
-// which the client resumes.
+// which the client resumes: every event up to it that the subscriber may
+// see was handed to the subscription's channel.
 type SlowError struct {
 	Buffer int
 	Last   string
@@ -101,6 +123,22 @@ func (e *SlowError) Error() string {
 }
 
 func (e *SlowError) Unwrap() error { return ErrSlowSubscriber }
+
+// ClosedError is ErrClosed with the last position delivered (as in
+// SlowError), from which the client resumes.
+type ClosedError struct {
+	Last string
+}
+
+func (e *ClosedError) Error() string {
+	msg := "the server stopped serving the change feed (it is shutting down)"
+	if e.Last != "" {
+		msg += "; resubscribe with after: \"" + e.Last + "\" to lose nothing"
+	}
+	return msg
+}
+
+func (e *ClosedError) Unwrap() error { return ErrClosed }
 
 var errOverflow = errors.New("feed: overflow")
 
@@ -118,6 +156,8 @@ func (s *subscriber) overflow() { s.once.Do(func() { close(s.over) }) }
 // buffer is full is marked slow (its run ends with ErrSlowSubscriber).
 // Sources call it in commit order.
 func (b *Broker) Publish(env Envelope) {
+	b.received.Add(1)
+	b.position.Store(env.Cursor.Position)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for s := range b.subs {
@@ -147,6 +187,13 @@ func (b *Broker) unregister(s *subscriber) {
 	b.mu.Unlock()
 }
 
+// Open is how many subscriptions are open now (replaying or live).
+func (b *Broker) Open() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.total
+}
+
 // Subscribers is how many subscriptions receive live events now.
 func (b *Broker) Subscribers() int {
 	b.mu.Lock()
@@ -159,9 +206,11 @@ func (b *Broker) take(id auth.Identity) (func(), error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.callers[key] >= max(b.MaxPerCaller, 1) {
+		b.refused.Add(1)
 		return nil, fmt.Errorf("%w: this caller has %d open subscriptions on this server (SECRETLOG_MAX_CALLER_SUBSCRIPTIONS)", ErrTooManySubscriptions, b.callers[key])
 	}
 	if b.total >= max(b.MaxTotal, 1) {
+		b.refused.Add(1)
 		return nil, fmt.Errorf("%w: this server serves %d subscriptions (SECRETLOG_MAX_SUBSCRIPTIONS)", ErrTooManySubscriptions, b.total)
 	}
 	b.callers[key]++
@@ -191,6 +240,11 @@ const replayPage = 256
 func (b *Broker) Subscribe(ctx context.Context, id auth.Identity, f Filter, after *events.Cursor) (<-chan Envelope, func() error, error) {
 	if id.Validate() != nil {
 		return nil, nil, errors.New("feed: invalid identity")
+	}
+	select {
+	case <-b.closed:
+		return nil, nil, ErrClosed
+	default:
 	}
 	release, err := b.take(id)
 	if err != nil {
@@ -225,6 +279,7 @@ func (b *Broker) run(ctx context.Context, id auth.Identity, f Filter, after *eve
 		if last != nil && !last.Before(env.Cursor) {
 			return nil // replayed already, or a repeat (at-least-once)
 		}
+		prev := last
 		c := env.Cursor
 		last = &c
 		ok, err := b.visible(ctx, id, f, env)
@@ -235,23 +290,35 @@ func (b *Broker) run(ctx context.Context, id auth.Identity, f Filter, after *eve
 		case out <- env:
 			return nil
 		case <-over:
+			last = prev // not delivered: the client resumes before it
 			return errOverflow
+		case <-b.closed:
+			last = prev
+			return ErrClosed
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
-	slow := func() error {
-		e := &SlowError{Buffer: b.Buffer}
-		if last != nil {
-			e.Last = FormatPosition(*last)
+	position := func() string {
+		if last == nil {
+			return ""
 		}
-		return e
+		return FormatPosition(*last)
 	}
+	slow := func() error {
+		b.cut.Add(1)
+		return &SlowError{Buffer: b.Buffer, Last: position()}
+	}
+	closed := func() error { return &ClosedError{Last: position()} }
 	for attempt := 0; ; attempt++ {
 		s := b.register(id.DomainID, f.ResourceType)
 		over = nil
 		if last != nil {
 			err := b.replay(ctx, *last, deliver)
+			if errors.Is(err, ErrClosed) {
+				b.unregister(s)
+				return closed()
+			}
 			if err != nil {
 				b.unregister(s)
 				return err
@@ -273,12 +340,18 @@ func (b *Broker) run(ctx context.Context, id auth.Identity, f Filter, after *eve
 			case env := <-s.ch:
 				if err := deliver(env); errors.Is(err, errOverflow) {
 					return slow()
+				} else if errors.Is(err, ErrClosed) {
+					b.unregister(s)
+					return closed()
 				} else if err != nil {
 					b.unregister(s)
 					return err
 				}
 			case <-s.over:
 				return slow()
+			case <-b.closed:
+				b.unregister(s)
+				return closed()
 			case <-ctx.Done():
 				b.unregister(s)
 				return nil
@@ -290,6 +363,11 @@ func (b *Broker) run(ctx context.Context, id auth.Identity, f Filter, after *eve
 // replay delivers every settled event after from, page by page.
 func (b *Broker) replay(ctx context.Context, from events.Cursor, deliver func(Envelope) error) error {
 	for {
+		select {
+		case <-b.closed:
+			return ErrClosed
+		default:
+		}
 		recs, err := b.log.ReadAll(ctx, from, replayPage)
 		if err != nil {
 			return err
@@ -364,21 +442,39 @@ func (l PostgresLog) ReadAll(ctx context.Context, after events.Cursor, limit int
 // Querier implements querierLog.
 func (l PostgresLog) Querier() events.Querier { return l.Pool }
 
-// RunLogTail feeds b from the log itself until ctx ends: every event of
-// the transactions that commit from now on, in commit order (no lease: each
-// server tails the log for its own subscribers).
+// Head is the log's position now, as a subscription's after: below every
+// transaction still running (they commit later and must not be skipped), so
+// every event that commits from now on comes after it, and so may some of
+// transactions that committed a moment before.
+func Head(ctx context.Context, q events.Querier) (events.Cursor, error) {
+	var xmin int64
+	if err := q.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`).Scan(&xmin); err != nil {
+		return events.Cursor{}, err
+	}
+	return events.Cursor{Commit: uint64(xmin - 1), Position: 1<<63 - 1}, nil
+}
+
+// Head is Head on b's log (a PostgresLog).
+func (b *Broker) Head(ctx context.Context) (events.Cursor, error) {
+	q, ok := b.log.(querierLog)
+	if !ok {
+		return events.Cursor{}, errors.New("feed: this log cannot tell its position")
+	}
+	return Head(ctx, q.Querier())
+}
+
+// RunLogTail feeds b from the log itself until ctx ends, then closes b:
+// every event of the transactions that commit from now on, in commit order
+// (no lease: each server tails the log for its own subscribers).
 func RunLogTail(ctx context.Context, pool *pgxpool.Pool, b *Broker, logger *slog.Logger) {
+	defer b.Close()
 	var from events.Cursor
 	for {
 		if ctx.Err() != nil {
 			return
 		}
-		// Start below every transaction still running: they commit later
-		// and must not be skipped.
-		var xmin int64
-		err := pool.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`).Scan(&xmin)
-		if err == nil {
-			from = events.Cursor{Commit: uint64(xmin - 1), Position: 1<<63 - 1}
+		var err error
+		if from, err = Head(ctx, pool); err == nil {
 			break
 		}
 		logger.Warn("feed: log tail start", "error", err.Error())

@@ -118,21 +118,32 @@ func FromRecord(rec events.Record) (Envelope, error) {
 
 // fixedFields are the changed fields of events whose payload does not name them.
 var fixedFields = map[string][]string{
-	"SecretDataRead":     {},
-	"UserSecretDataRead": {},
-	"SecretDeleted":      {"deleted"},
-	"UserSecretDeleted":  {"deleted"},
-	"Disabled":           {"enabled"},
-	"Enabled":            {"enabled"},
-	"DeletionScheduled":  {"deleteAt", "pendingDelete"},
-	"Restored":           {"deleteAt", "pendingDelete"},
-	"StageMoved":         {"stages"},
-	"VersionsDestroyed":  {"versions"},
-	"RotationDue":        {"nextRotationTime"},
+	"SecretDataRead":        {},
+	"UserSecretDataRead":    {},
+	"TrustedSecretDataRead": {},
+	"SecretDeleted":         {"deleted"},
+	"UserSecretDeleted":     {"deleted"},
+	"TrustedSecretDeleted":  {"deleted"},
+	"Disabled":              {"enabled"},
+	"Enabled":               {"enabled"},
+	"DeletionScheduled":     {"deleteAt", "pendingDelete"},
+	"Restored":              {"deleteAt", "pendingDelete"},
+	"StageMoved":            {"stages"},
+	"VersionsDestroyed":     {"versions"},
+	"RotationDue":           {"nextRotationTime"},
 }
 
-// idFields are payload fields that repeat the envelope's resource id.
-var idFields = map[string]bool{"secret_id": true, "user_secret_id": true}
+// idField is the payload field that repeats the envelope's resource id in
+// events of type base (a secret's trusted_secret_id is a link, a change).
+func idField(base string) string {
+	switch {
+	case strings.HasPrefix(base, "TrustedSecret"):
+		return "trusted_secret_id"
+	case strings.HasPrefix(base, "UserSecret"):
+		return "user_secret_id"
+	}
+	return "secret_id"
+}
 
 // changedFields lists the top-level fields a payload sets (null ones are
 // unchanged), camel-cased as the API names them; values are never looked
@@ -142,10 +153,10 @@ func changedFields(typ string, data []byte) ([]string, *int64, error) {
 	base := events.BaseName(typ)
 	var dv *int64
 	switch base {
-	case "SecretCreated", "UserSecretCreated":
+	case "SecretCreated", "UserSecretCreated", "TrustedSecretCreated":
 		one := int64(1)
 		dv = &one
-	case "SecretDataRead", "UserSecretDataRead":
+	case "SecretDataRead", "UserSecretDataRead", "TrustedSecretDataRead":
 		var r struct {
 			DataVersion int64 `json:"data_version"`
 		}
@@ -161,9 +172,10 @@ func changedFields(typ string, data []byte) ([]string, *int64, error) {
 	if err := json.Unmarshal(data, &top); err != nil {
 		return nil, nil, fmt.Errorf("feed: decode %s: %w", typ, err)
 	}
+	own := idField(base)
 	out := make([]string, 0, len(top))
 	for k, v := range top {
-		if idFields[k] || string(v) == "null" {
+		if k == own || string(v) == "null" {
 			continue
 		}
 		out = append(out, camel(k))
@@ -238,12 +250,15 @@ func Decode(b []byte) (Envelope, error) {
 const SubjectPrefix = "secretlog"
 
 // Subject is the NATS subject of env:
-// secretlog.<domain>.<secret|user-secret>.<resourceId>, each token
-// sanitised by SubjectToken.
+// secretlog.<domain>.<secret|user-secret|trusted-secret>.<resourceId>, each
+// token sanitised by SubjectToken.
 func Subject(env Envelope) string {
 	kind := "secret"
-	if env.ResourceType == "UserSecret" {
+	switch env.ResourceType {
+	case "UserSecret":
 		kind = "user-secret"
+	case "TrustedSecret":
+		kind = "trusted-secret"
 	}
 	return SubjectPrefix + "." + SubjectToken(env.Tenant.DomainID) + "." + kind + "." + SubjectToken(env.ResourceID)
 }

@@ -40,6 +40,7 @@ type Forwarder struct {
 	TopicOf func(Envelope) string
 
 	published atomic.Int64
+	position  atomic.Int64 // global position of the last event published
 }
 
 var (
@@ -86,6 +87,7 @@ func (f *Forwarder) ApplyTx(ctx context.Context, tx pgx.Tx, c commands.Change) e
 		return fmt.Errorf("feed: publish %s: %w", env.Position, err)
 	}
 	f.published.Add(1)
+	f.position.Store(env.Cursor.Position)
 	return nil
 }
 

@@ -63,12 +63,13 @@ func NewNATSPublisher(nc *nats.Conn, logger *slog.Logger) (message.Publisher, er
 	}, watermill.NewSlogLogger(logger))
 }
 
-// RunNATS feeds b from the JetStream stream until ctx ends: an ordered
-// (in-order, gap-free, ephemeral) consumer of every subject from the
-// messages published from now on. Repeats a forwarder published outside the
-// duplicate window reach the broker too; subscribers skip any event at or
-// before one they already had.
+// RunNATS feeds b from the JetStream stream until ctx ends, then closes b:
+// an ordered (in-order, gap-free, ephemeral) consumer of every subject from
+// the messages published from now on. Repeats a forwarder published outside
+// the duplicate window reach the broker too; subscribers skip any event at
+// or before one they already had.
 func RunNATS(ctx context.Context, nc *nats.Conn, stream string, b *Broker, logger *slog.Logger) {
+	defer b.Close()
 	for ctx.Err() == nil {
 		err := runNATS(ctx, nc, stream, b, logger)
 		if err != nil && ctx.Err() == nil {

@@ -139,6 +139,7 @@ type ComplexityRoot struct {
 
 	Query struct {
 		AuditEvents           func(childComplexity int, filter *model.AuditFilter, first *int, after *string, newestFirst *bool) int
+		FeedPosition          func(childComplexity int) int
 		Keys                  func(childComplexity int) int
 		PendingDeletions      func(childComplexity int, resourceType *string) int
 		Secret                func(childComplexity int, secretID string, asOf *time.Time) int
@@ -217,8 +218,9 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		SecretEvents     func(childComplexity int, filter *model.ChangeFilter, after *string) int
-		UserSecretEvents func(childComplexity int, filter *model.ChangeFilter, after *string) int
+		SecretEvents        func(childComplexity int, filter *model.ChangeFilter, after *string) int
+		TrustedSecretEvents func(childComplexity int, filter *model.ChangeFilter, after *string) int
+		UserSecretEvents    func(childComplexity int, filter *model.ChangeFilter, after *string) int
 	}
 
 	Tenant struct {
@@ -352,6 +354,7 @@ type QueryResolver interface {
 	AuditEvents(ctx context.Context, filter *model.AuditFilter, first *int, after *string, newestFirst *bool) (*model.AuditEventPage, error)
 	VerifyLog(ctx context.Context) (*model.VerifyReport, error)
 	Keys(ctx context.Context) ([]*model.KmsKey, error)
+	FeedPosition(ctx context.Context) (string, error)
 }
 type SecretResolver interface {
 	ResourceGroup(ctx context.Context, obj *projections.Secret) (*model.ResourceGroup, error)
@@ -363,6 +366,7 @@ type SecretResolver interface {
 type SubscriptionResolver interface {
 	SecretEvents(ctx context.Context, filter *model.ChangeFilter, after *string) (<-chan *model.ChangeEvent, error)
 	UserSecretEvents(ctx context.Context, filter *model.ChangeFilter, after *string) (<-chan *model.ChangeEvent, error)
+	TrustedSecretEvents(ctx context.Context, filter *model.ChangeFilter, after *string) (<-chan *model.ChangeEvent, error)
 }
 type TrustedSecretResolver interface {
 	ResourceGroup(ctx context.Context, obj *projections.TrustedSecret) (model.ResourceGroup, error)
@@ -961,6 +965,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AuditEvents(childComplexity, args["filter"].(*model.AuditFilter), args["first"].(*int), args["after"].(*string), args["newestFirst"].(*bool)), true
+	case "Query.feedPosition":
+		if e.ComplexityRoot.Query.FeedPosition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.FeedPosition(childComplexity), true
 
 	case "Query.keys":
 		if e.ComplexityRoot.Query.Keys == nil {
@@ -1434,6 +1444,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.SecretEvents(childComplexity, args["filter"].(*model.ChangeFilter), args["after"].(*string)), true
+	case "Subscription.trustedSecretEvents":
+		if e.ComplexityRoot.Subscription.TrustedSecretEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_trustedSecretEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.TrustedSecretEvents(childComplexity, args["filter"].(*model.ChangeFilter), args["after"].(*string)), true
 	case "Subscription.userSecretEvents":
 		if e.ComplexityRoot.Subscription.UserSecretEvents == nil {
 			break
@@ -2262,6 +2283,13 @@ type Query {
   verifyLog: VerifyReport!
   "The keyring's keys, their versions and which is the primary (never key material): DOMAIN_ADMIN and SYSTEM."
   keys: [KmsKey!]!
+  """
+  The change feed's position now, to pass as a subscription's after: it then receives every event
+  that commits from now on (and possibly some that committed shortly before, while an older
+  transaction was still open), so a client that starts here and reconnects with the last position
+  it got loses nothing. Any caller.
+  """
+  feedPosition: String!
 }
 
 input CreateSecretInput {
@@ -2501,6 +2529,12 @@ type Subscription {
   secretEvents(filter: ChangeFilter, after: String): ChangeEvent!
   "Changes of user secrets (and their value reads)."
   userSecretEvents(filter: ChangeFilter, after: String): ChangeEvent!
+  """
+  Changes of trusted secrets (and their value reads, also those merged into a linked secret's
+  secretData), to the readers of trustedSecrets: DOMAIN_ADMIN and SYSTEM see their domain's,
+  WORKSPACE_OWNER and WORKSPACE_MEMBER the DOMAIN ones and their workspace's, USER none.
+  """
+  trustedSecretEvents(filter: ChangeFilter, after: String): ChangeEvent!
 }
 `, BuiltIn: false},
 }
@@ -4239,6 +4273,28 @@ func (ec *executionContext) field_Query_userSecrets_args(ctx context.Context, ra
 }
 
 func (ec *executionContext) field_Subscription_secretEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.ChangeFilter, error) {
+			return ec.unmarshalOChangeFilter2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐChangeFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_trustedSecretEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
@@ -7485,6 +7541,29 @@ func (ec *executionContext) fieldContext_Query_keys(_ context.Context, field gra
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_feedPosition(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_feedPosition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().FeedPosition(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_feedPosition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Query", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8558,6 +8637,50 @@ func (ec *executionContext) fieldContext_Subscription_userSecretEvents(ctx conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_userSecretEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_trustedSecretEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_trustedSecretEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().TrustedSecretEvents(ctx, fc.Args["filter"].(*model.ChangeFilter), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ChangeEvent) graphql.Marshaler {
+			return ec.marshalNChangeEvent2ᚖgithubᚗcomᚋsecretlogᚋsecretlogᚋgraphᚋmodelᚐChangeEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_trustedSecretEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChangeEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_trustedSecretEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -13087,6 +13210,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "feedPosition":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_feedPosition(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -13598,6 +13743,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_secretEvents(ctx, fields[0])
 	case "userSecretEvents":
 		return ec._Subscription_userSecretEvents(ctx, fields[0])
+	case "trustedSecretEvents":
+		return ec._Subscription_trustedSecretEvents(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}

@@ -573,6 +573,11 @@ func (r *queryResolver) Keys(ctx context.Context) ([]*model.KmsKey, error) {
 	return out, nil
 }
 
+// FeedPosition is the resolver for the feedPosition field.
+func (r *queryResolver) FeedPosition(ctx context.Context) (string, error) {
+	return r.feedPosition(ctx)
+}
+
 // ResourceGroup is the resolver for the resourceGroup field.
 func (r *secretResolver) ResourceGroup(ctx context.Context, obj *projections.Secret) (*model.ResourceGroup, error) {
 	g := obj.ResourceGroupOrNull()
@@ -601,6 +606,11 @@ func (r *subscriptionResolver) SecretEvents(ctx context.Context, filter *model.C
 // UserSecretEvents is the resolver for the userSecretEvents field.
 func (r *subscriptionResolver) UserSecretEvents(ctx context.Context, filter *model.ChangeFilter, after *string) (<-chan *model.ChangeEvent, error) {
 	return r.subscribe(ctx, "UserSecret", filter, after)
+}
+
+// TrustedSecretEvents is the resolver for the trustedSecretEvents field.
+func (r *subscriptionResolver) TrustedSecretEvents(ctx context.Context, filter *model.ChangeFilter, after *string) (<-chan *model.ChangeEvent, error) {
+	return r.subscribe(ctx, "TrustedSecret", filter, after)
 }
 
 // ResourceGroup is the resolver for the resourceGroup field.

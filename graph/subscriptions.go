@@ -58,6 +58,9 @@ func (r *Resolver) subscribe(ctx context.Context, resourceType string, filter *m
 	if errors.Is(err, feed.ErrTooManySubscriptions) {
 		return nil, &commands.Error{Code: commands.ResourceExhausted, Message: err.Error()}
 	}
+	if errors.Is(err, feed.ErrClosed) {
+		return nil, &commands.Error{Code: codeUnavailable, Message: (&feed.ClosedError{}).Error()}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -66,11 +69,22 @@ func (r *Resolver) subscribe(ctx context.Context, resourceType string, filter *m
 	go func() { _ = wait(); close(ended) }()
 	go func() {
 		defer close(out)
+		// resume is the position of the last event handed on to the
+		// connection (or after): an event the broker delivered that is not
+		// handed on when the subscription fails must not be skipped by a
+		// client resuming from the position the error names.
+		var resume string
+		if after != nil {
+			resume = *after
+		}
+		dropped := false
 	loop:
 		for env := range envs {
 			select {
 			case out <- changeEvent(env):
+				resume = env.Position
 			case <-ended: // failed while the client was not taking events
+				dropped = true
 				break loop
 			case <-ctx.Done():
 			}
@@ -80,18 +94,49 @@ func (r *Resolver) subscribe(ctx context.Context, resourceType string, filter *m
 			return
 		}
 		var slow *feed.SlowError
+		var closed *feed.ClosedError
 		code, msg := commands.Internal, "internal error"
-		if errors.As(err, &slow) {
-			code, msg = commands.ResourceExhausted, err.Error()
-		} else {
+		switch {
+		case errors.As(err, &slow):
+			if dropped || slow.Last == "" {
+				slow.Last = resume
+			}
+			code, msg = commands.ResourceExhausted, slow.Error()
+		case errors.As(err, &closed):
+			if dropped || closed.Last == "" {
+				closed.Last = resume
+			}
+			code, msg = codeUnavailable, closed.Error()
+		default:
 			slog.Default().ErrorContext(ctx, "subscription failed", "error", err.Error())
 		}
 		transport.AddSubscriptionError(ctx, &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": string(code)}})
-		if d, ok := ctx.Value(disconnectKey{}).(func()); ok && code == commands.ResourceExhausted {
+		// The connection of a subscriber cut off (too slow, or the server
+		// shutting down) is closed: a client reconnects and resumes.
+		if d, ok := ctx.Value(disconnectKey{}).(func()); ok && code != commands.Internal {
 			time.AfterFunc(disconnectDelay, d)
 		}
 	}()
 	return out, nil
+}
+
+// codeUnavailable is the code of a subscription the server ends because it
+// stops serving the change feed: resubscribe (here later, or elsewhere).
+const codeUnavailable commands.Code = "UNAVAILABLE"
+
+// feedPosition is the feed's position now, for any caller.
+func (r *Resolver) feedPosition(ctx context.Context) (string, error) {
+	if _, err := caller(ctx); err != nil {
+		return "", err
+	}
+	if r.Feed == nil {
+		return "", &commands.Error{Code: commands.FailedPrecondition, Message: "this server does not serve the change feed"}
+	}
+	c, err := r.Feed.Head(ctx)
+	if err != nil {
+		return "", err
+	}
+	return feed.FormatPosition(c), nil
 }
 
 func changeEvent(env feed.Envelope) *model.ChangeEvent {

@@ -297,6 +297,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			run(func() { feed.RunLogTail(runCtx, pool, s.Feed, logger) })
 		}
 	}
+	feed.RegisterMetrics(reg, pool, s.Forwarder, s.Feed)
 	go func() { background.Wait(); close(s.done) }()
 	if replay && waiter != nil {
 		// Serve once the runner (here or on a worker) has refilled the read models.

@@ -195,6 +195,19 @@ func isWebsocket(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
+// wsForbidden is graphql-transport-ws's close code for a connection_init
+// that is refused.
+const wsForbidden = 4403
+
+// wsRefuse refuses a connection_init: the connection is closed with 4403
+// and reason (it starts with the code, UNAUTHENTICATED), so that a client
+// tells a bad or expired token from a dropped connection and does not
+// reconnect with it. A close reason holds at most 123 bytes.
+func wsRefuse(ctx context.Context, reason string) (context.Context, *transport.InitPayload, error) {
+	ctx = transport.WithWebsocketCloseCode(ctx, wsForbidden)
+	return transport.AppendCloseReason(ctx, reason), nil, errors.New(reason)
+}
+
 // wsInit authenticates a websocket connection: the connection_init
 // payload's Authorization (a bearer token) if given, else the upgrade
 // request's header (already checked by the signer's middleware). An
@@ -209,12 +222,12 @@ func (s *Server) wsInit(ctx context.Context, payload transport.InitPayload) (con
 		}
 		id, err := s.Signer.Verify(tok)
 		if err != nil {
-			return ctx, nil, errors.New("UNAUTHENTICATED: invalid or expired token")
+			return wsRefuse(ctx, "UNAUTHENTICATED: invalid or expired token")
 		}
 		ctx = auth.WithIdentity(ctx, id)
 	} else {
 		if _, ok := auth.FromContext(ctx); !ok {
-			return ctx, nil, errors.New("UNAUTHENTICATED: send Authorization: Bearer <token> in connection_init's payload or the upgrade request")
+			return wsRefuse(ctx, "UNAUTHENTICATED: send Authorization: Bearer <token> in connection_init's payload or the upgrade request")
 		}
 		tok, _ = ctx.Value(bearerKey{}).(string)
 	}

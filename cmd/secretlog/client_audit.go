@@ -59,7 +59,7 @@ metadata) and every value read, by whom and when. Needs a DOMAIN_ADMIN or SYSTEM
 			if fw != nil {
 				// Subscribed before the page is read, so that nothing
 				// committed in between is missed (what both carry is printed once).
-				if err := fw.start(cmd.Context(), c); err != nil {
+				if err := fw.start(cmd.Context(), c, cmd.ErrOrStderr()); err != nil {
 					return err
 				}
 				defer fw.stop()
@@ -81,12 +81,12 @@ metadata) and every value read, by whom and when. Needs a DOMAIN_ADMIN or SYSTEM
 	fl := cmd.Flags()
 	fl.StringArrayVar(&types, "type", nil, "event type, with or without .v1 (repeatable or comma-separated): SecretCreated, SecretUpdated, SecretDataUpdated, SecretDeleted, SecretDataRead, UserSecret...")
 	fl.StringVar(&resource, "resource", "", "only this secret, user secret or trusted secret id")
-	fl.StringVar(&resourceType, "resource-type", "", "only Secret, UserSecret or TrustedSecret (with --follow: Secret or UserSecret)")
+	fl.StringVar(&resourceType, "resource-type", "", "only Secret, UserSecret or TrustedSecret")
 	fl.StringVar(&actor, "actor", "", "only events caused by this user id")
 	fl.StringVar(&role, "role", "", "only events caused by this role")
 	fl.StringVar(&from, "from", "", "not before: RFC 3339, a date (2026-11-20) or an age (90m, 24h, 7d)")
 	fl.StringVar(&to, "to", "", "before: RFC 3339, a date or an age")
 	fl.BoolVar(&oldestFirst, "oldest-first", false, "oldest first instead of newest first")
-	fl.BoolVar(&follow, "follow", false, "after the page, print each new secret and user secret event as it commits (the change feed), until interrupted")
+	fl.BoolVar(&follow, "follow", false, "after the page, print each new event as it commits (the change feed), until interrupted; reconnects and resumes when the connection drops")
 	return cmd
 }

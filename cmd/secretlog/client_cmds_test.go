@@ -943,10 +943,18 @@ func TestCLITrustedSecretCommands(t *testing.T) {
 // goroutine; stop cancels its context and returns the command's error.
 func (s *cliStack) follow(token string, args ...string) (stdout, stderr *lockedBuffer, stop func() error) {
 	s.t.Helper()
+	return followCLI(s.t, s.http.URL, token, args...)
+}
+
+// followCLI starts `secretlog audit --follow ARGS` against the server at
+// url in a goroutine; stop cancels its context and returns the command's
+// error.
+func followCLI(t *testing.T, url, token string, args ...string) (stdout, stderr *lockedBuffer, stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr = &lockedBuffer{}, &lockedBuffer{}
 	root := rootCommand()
-	root.SetArgs(append([]string{"audit", "--follow", "--token-file", token, "--server", s.http.URL}, args...))
+	root.SetArgs(append([]string{"audit", "--follow", "--token-file", token, "--server", url}, args...))
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetIn(strings.NewReader(""))
@@ -961,12 +969,12 @@ func (s *cliStack) follow(token string, args ...string) (stdout, stderr *lockedB
 			select {
 			case err = <-done:
 			case <-time.After(10 * time.Second):
-				s.t.Fatal("audit --follow did not stop after its context was cancelled")
+				t.Fatal("audit --follow did not stop after its context was cancelled")
 			}
 		}
 		return err
 	}
-	s.t.Cleanup(func() { _ = stop() })
+	t.Cleanup(func() { _ = stop() })
 	return stdout, stderr, stop
 }
 
@@ -1041,8 +1049,20 @@ func TestCLIAuditFollow(t *testing.T) {
 		require.Regexp(t, `^\d+:\d+$`, e.Position)
 	}
 
+	// Trusted secrets: --resource-type picks their subscription alone.
+	out, _, stop = s.follow(admin, "-o", "json", "--resource-type", "TrustedSecret")
+	eventually(t, "the page", func() bool { return strings.Contains(out.String(), `"results"`) })
+	s.ok(admin, "", "secret", "update", a.SecretID, "--name", "a3") // another kind
+	var ts trustedSecretJSON
+	s.okJSON(&ts, admin, `{"k": "`+canary+`"}`, "trusted-secret", "create", "--name", "t", "--data", "-")
+	eventually(t, "the trusted secret's event", func() bool { return strings.Contains(out.String(), "TrustedSecretCreated.v1") })
+	require.NoError(t, stop())
+	require.NotContains(t, out.String(), "SecretUpdated")
+	require.Contains(t, out.String(), ts.TrustedSecretID)
+	require.NotContains(t, out.String(), canary)
+
 	// Usage errors, before connecting.
-	s.fails(2, admin, "", "audit", "--follow", "--resource-type", "TrustedSecret")
+	s.fails(2, admin, "", "audit", "--follow", "--resource-type", "Key")
 	s.fails(2, admin, "", "audit", "--follow", "--to", "1h")
 	// A token that may not follow: the page fails first (3).
 	s.fails(3, bob, "", "audit", "--follow")

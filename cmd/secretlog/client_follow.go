@@ -6,14 +6,18 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/secretlog/secretlog/client"
 )
 
-// follower is audit --follow: the change feed (secretEvents and
-// userSecretEvents over graphql-transport-ws) with audit's filters.
+// follower is audit --follow: the change feed (secretEvents,
+// userSecretEvents and trustedSecretEvents over graphql-transport-ws) with
+// audit's filters. It outlives its connection: when the connection drops it
+// reconnects with backoff and resumes each subscription after the last
+// event it took, so nothing is lost or printed twice.
 type follower struct {
 	feeds        []string
 	filter       client.ChangeFilter
@@ -32,13 +36,15 @@ func newFollower(f client.AuditFilter) (*follower, error) {
 	fw := &follower{filter: client.ChangeFilter{Types: f.Types, ResourceID: f.ResourceID}, actor: f.ActorUserID, role: f.Role}
 	switch strings.ToLower(f.ResourceType) {
 	case "":
-		fw.feeds = []string{client.FeedSecrets, client.FeedUserSecrets}
+		fw.feeds = []string{client.FeedSecrets, client.FeedUserSecrets, client.FeedTrustedSecrets}
 	case "secret":
 		fw.feeds = []string{client.FeedSecrets}
 	case "usersecret":
 		fw.feeds = []string{client.FeedUserSecrets}
+	case "trustedsecret":
+		fw.feeds = []string{client.FeedTrustedSecrets}
 	default:
-		return nil, usagef("--follow: the change feed carries Secret and UserSecret events, not %q", f.ResourceType)
+		return nil, usagef("--follow: the change feed carries Secret, UserSecret and TrustedSecret events, not %q", f.ResourceType)
 	}
 	if f.To != nil {
 		return nil, usagef("--follow prints events as they come: --to does not apply")
@@ -46,20 +52,30 @@ func newFollower(f client.AuditFilter) (*follower, error) {
 	return fw, nil
 }
 
-// start subscribes and returns once the subscriptions are sent (or failed).
-func (fw *follower) start(ctx context.Context, c *client.Client) error {
+// start subscribes and returns once the subscriptions are sent (or the
+// first connection failed). Reconnections are told on errOut.
+func (fw *follower) start(ctx context.Context, c *client.Client, errOut io.Writer) error {
 	ctx, fw.cancel = context.WithCancel(ctx)
 	fw.events = make(chan client.ChangeEvent, 256)
 	fw.done = make(chan struct{})
 	started := make(chan struct{})
 	go func() {
 		defer close(fw.done)
-		fw.err = c.Follow(ctx, fw.feeds, fw.filter, "", func() { close(started) }, func(e client.ChangeEvent) error {
+		fw.err = c.FollowResuming(ctx, fw.feeds, fw.filter, client.ResumeOptions{
+			Started: func() { close(started) },
+			Reconnecting: func(err error, wait time.Duration) {
+				fmt.Fprintf(errOut, "secretlog: the change feed's connection ended (%s); reconnecting in %s\n",
+					cell(err.Error(), 0), wait.Round(10*time.Millisecond))
+			},
+		}, func(e client.ChangeEvent) error {
+			// Every event taken here is printed: the next connection
+			// resumes after it.
 			select {
 			case fw.events <- e:
+				return nil
 			case <-ctx.Done():
+				return ctx.Err()
 			}
-			return nil
 		})
 	}()
 	select {
