@@ -15,6 +15,7 @@ import (
 	"github.com/secretlog/secretlog/auth"
 	"github.com/secretlog/secretlog/commands"
 	"github.com/secretlog/secretlog/events"
+	"github.com/secretlog/secretlog/projections"
 )
 
 // Log is what a Broker replays gaps from: the log in commit order.
@@ -432,11 +433,28 @@ type querierLog interface {
 // from the audit trail).
 type PostgresLog struct {
 	Pool *pgxpool.Pool
+	// Projected, when the log is projected asynchronously, holds events
+	// back until the read models show them: tenancy is checked against
+	// them, and a subscriber then reads what it was told of.
+	Projected bool
 }
 
 // ReadAll implements Log.
 func (l PostgresLog) ReadAll(ctx context.Context, after events.Cursor, limit int) ([]events.Record, error) {
-	return events.ReadAllIn(ctx, l.Pool, after, limit, true)
+	recs, err := events.ReadAllIn(ctx, l.Pool, after, limit, true)
+	if err != nil || !l.Projected || len(recs) == 0 {
+		return recs, err
+	}
+	upto, err := projections.Position(ctx, l.Pool, projections.ReadModelsConsumer)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range recs {
+		if upto.Before(r.Cursor) {
+			return recs[:i], nil
+		}
+	}
+	return recs, nil
 }
 
 // Querier implements querierLog.
@@ -466,7 +484,8 @@ func (b *Broker) Head(ctx context.Context) (events.Cursor, error) {
 // RunLogTail feeds b from the log itself until ctx ends, then closes b:
 // every event of the transactions that commit from now on, in commit order
 // (no lease: each server tails the log for its own subscribers).
-func RunLogTail(ctx context.Context, pool *pgxpool.Pool, b *Broker, logger *slog.Logger) {
+func RunLogTail(ctx context.Context, log PostgresLog, b *Broker, logger *slog.Logger) {
+	pool := log.Pool
 	defer b.Close()
 	var from events.Cursor
 	for {
@@ -480,7 +499,6 @@ func RunLogTail(ctx context.Context, pool *pgxpool.Pool, b *Broker, logger *slog
 		logger.Warn("feed: log tail start", "error", err.Error())
 		sleep(ctx, time.Second)
 	}
-	log := PostgresLog{Pool: pool}
 	for ctx.Err() == nil {
 		wake, stop, err := events.Listen(ctx, pool, events.AppendedChannel, 1)
 		if err != nil {

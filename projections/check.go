@@ -64,7 +64,7 @@ func asyncOffset(ctx context.Context, q events.Querier, name string) (events.Cur
 		return events.Cursor{}, err
 	}
 	if remote {
-		return position(ctx, q, name)
+		return Position(ctx, q, name)
 	}
 	var commit, position int64
 	err := q.QueryRow(ctx, `SELECT last_processed_transaction_id::text::bigint, offset_acked FROM `+events.OffsetsTable+`

@@ -91,7 +91,7 @@ func stateful(p Projection) bool {
 // consumeLog runs p as a consumer of r.Log from its position until ctx ends
 // or an event fails (failed is then true: what came before it committed).
 func (r *Runner) consumeLog(ctx context.Context, p Projection) (failed bool, err error) {
-	after, err := position(ctx, r.pool, p.Name())
+	after, err := Position(ctx, r.pool, p.Name())
 	if err != nil {
 		return false, err
 	}
@@ -226,8 +226,8 @@ func readModelConsumers() []string {
 	return out
 }
 
-// position is consumer's position (zero: from the start of the log).
-func position(ctx context.Context, q events.Querier, consumer string) (events.Cursor, error) {
+// Position is consumer's position (zero: from the start of the log).
+func Position(ctx context.Context, q events.Querier, consumer string) (events.Cursor, error) {
 	var commit, pos int64
 	err := q.QueryRow(ctx, `SELECT commit_position, position FROM `+PositionsTable+` WHERE consumer = $1`, consumer).Scan(&commit, &pos)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -312,7 +312,7 @@ func (w *Waiter) advance(c events.Cursor) {
 }
 
 func (w *Waiter) refresh(ctx context.Context) {
-	if c, err := position(ctx, w.pool, w.consumer); err == nil {
+	if c, err := Position(ctx, w.pool, w.consumer); err == nil {
 		w.advance(c)
 	}
 }

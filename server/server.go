@@ -288,13 +288,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 	if !cfg.WorkerOnly {
-		s.Feed = feed.NewBroker(feed.PostgresLog{Pool: pool}, projector.Snapshot, logger)
+		feedLog := feed.PostgresLog{Pool: pool, Projected: cfg.remote()}
+		s.Feed = feed.NewBroker(feedLog, projector.Snapshot, logger)
 		lim := cfg.Limits.WithDefaults()
 		s.Feed.Buffer, s.Feed.MaxPerCaller, s.Feed.MaxTotal = lim.SubscriptionBuffer, lim.MaxCallerSubscriptions, lim.MaxSubscriptions
 		if s.nats != nil {
 			run(func() { feed.RunNATS(runCtx, s.nats, s.natsStream(), s.Feed, logger) })
 		} else {
-			run(func() { feed.RunLogTail(runCtx, pool, s.Feed, logger) })
+			run(func() { feed.RunLogTail(runCtx, feedLog, s.Feed, logger) })
 		}
 	}
 	feed.RegisterMetrics(reg, pool, s.Forwarder, s.Feed)
@@ -352,7 +353,9 @@ func (s *Server) startWorker(ctx context.Context, run func(func())) error {
 	if pub != nil {
 		s.Forwarder = &feed.Forwarder{Publisher: pub, TopicOf: topicOf}
 		s.FeedRunner = feed.NewForwarderRunner(s.Pool, logger, s.Forwarder)
-		if cfg.remote() {
+		if cfg.Log != nil {
+			// The forwarder follows the remote log (on the PostgreSQL
+			// log it is a watermill-sql consumer, projected or not).
 			s.FeedRunner.Log = s.Log
 		}
 		run(func() { _ = s.FeedRunner.Run(ctx) })
