@@ -27,9 +27,10 @@ type AccessLog struct {
 	// MaxBatch bounds the reads one commit records.
 	MaxBatch int
 	// Remote, when set, is a log that is not in db (see Deps.Remote): reads
-	// are appended to it, one append per access stream, and projected by
-	// the runner later (a value read does not wait for its audit row).
-	Remote events.Store
+	// are appended to it, one append per access stream, and the readers
+	// released once Projected shows them in the audit trail.
+	Remote    events.Store
+	Projected Projected
 }
 
 type accessRead struct {
@@ -186,14 +187,22 @@ func (a *AccessLog) commit(ctx context.Context, batch []*accessRead) error {
 // whatever the stream holds: reads of one resource need no order among
 // themselves).
 func (a *AccessLog) commitRemote(ctx context.Context, streams []string, byStream map[string][]*accessRead) error {
+	var last events.Cursor
 	for _, s := range streams {
 		evs := make([]events.Event, len(byStream[s]))
 		for i, r := range byStream[s] {
 			evs[i] = r.event
 		}
-		if _, err := a.Remote.Append(ctx, s, events.AnyVersion, evs...); err != nil {
+		recs, err := a.Remote.Append(ctx, s, events.AnyVersion, evs...)
+		if err != nil {
 			return err
 		}
+		if c := recs[len(recs)-1].Cursor; last.Before(c) {
+			last = c
+		}
 	}
-	return nil
+	if a.Projected == nil {
+		return nil
+	}
+	return a.Projected.Wait(ctx, last)
 }

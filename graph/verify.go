@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 
+	"github.com/secretlog/secretlog/commands"
 	"github.com/secretlog/secretlog/events"
 	"github.com/secretlog/secretlog/graph/model"
 )
@@ -17,6 +18,10 @@ func (r *Resolver) verify(ctx context.Context) (*model.VerifyReport, error) {
 	id, err := caller(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if r.Log == nil {
+		return nil, &commands.Error{Code: commands.FailedPrecondition,
+			Message: "verifyLog checks the PostgreSQL log; this server's log is on EventStoreDB (see the README's EventStoreDB section)"}
 	}
 	var rep events.VerifyReport
 	verify := func(ctx context.Context) error {

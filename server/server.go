@@ -241,7 +241,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		// Writes append to the log and wait for the read models' consumer.
 		waiter = s.remoteWrites(reg)
 		keys.ReplaceOrphans = true
-		deps.Store, deps.Remote, access.Remote = s.Log, waiter, s.Log
+		deps.Store, deps.Remote, access.Remote, access.Projected = s.Log, waiter, s.Log, waiter
 		s.Runner = projections.NewRunner(pool, logger, append([]projections.Projection{projections.NewReadModels(keys)}, projections.Async()...)...)
 		s.Runner.Log = s.Log
 	}
@@ -315,7 +315,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.WorkerOnly {
 		s.handler = s.workerRoutes()
 	} else {
-		s.handler = s.routes(&graph.Resolver{App: s.App, Reader: s.Reader, Log: s.Store, Feed: s.Feed})
+		s.handler = s.routes(&graph.Resolver{App: s.App, Reader: s.Reader, Log: s.verifiable(), Feed: s.Feed})
 	}
 	return s, nil
 }
@@ -579,4 +579,13 @@ func (s *Server) remoteWrites(reg prometheus.Registerer) *projections.Waiter {
 		s.logger.Warn("write answered before its projection", "commit", c.Commit, "position", c.Position, "waited", w.Timeout.String())
 	}
 	return w
+}
+
+// verifiable is the log verifyLog checks: the PostgreSQL log, unless the
+// log is elsewhere (nil: verifyLog refuses).
+func (s *Server) verifiable() *events.PostgresStore {
+	if s.cfg.Log != nil {
+		return nil
+	}
+	return s.Store
 }

@@ -56,7 +56,8 @@ type serveMode struct{ noWorker, workerOnly bool }
 func runServer(cmd *cobra.Command, cfg *config, mode serveMode) error {
 	ctx := cmd.Context()
 	log := cfg.logger(os.Stderr)
-	if err := cfg.refuseEventStore(); err != nil {
+	async, err := cfg.asyncProjections()
+	if err != nil {
 		return err
 	}
 	if err := cfg.requireKeys(); err != nil {
@@ -81,7 +82,17 @@ func runServer(cmd *cobra.Command, cfg *config, mode serveMode) error {
 		return err
 	}
 	defer stop()
-	srv, err := server.New(ctx, server.Config{DatabaseURL: url, Keyring: keyring, TokenKey: tokenKey, Logger: log,
+	remote, err := cfg.eventStore(ctx)
+	if err != nil {
+		return err
+	}
+	var remoteLog events.Store // nil, not a nil *esdb.Store
+	if remote != nil {
+		defer remote.Close()
+		remoteLog = remote
+		log.Info("the log is on EventStoreDB: projections run asynchronously; writes wait for them")
+	}
+	srv, err := server.New(ctx, server.Config{Log: remoteLog, AsyncProjections: async, ProjectionWait: cfg.projectionWait,DatabaseURL: url, Keyring: keyring, TokenKey: tokenKey, Logger: log,
 		Limits: cfg.limits, DisableIntrospection: !cfg.introspection, DisableGraphiQL: !cfg.graphiql,
 		MaxTokenTTL: cfg.maxTokenTTL, NoWorker: mode.noWorker, WorkerOnly: mode.workerOnly,
 		NatsURL: cfg.natsURL, NatsStream: cfg.natsStream, SchedulerEvery: cfg.schedulerInterval,
@@ -268,6 +279,9 @@ Rebuilding one projection also replays the snapshots it folds from, into a scrat
 models and exits with status 1 if any does; it changes nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.refusePostgresOnly("rebuild"); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			log := cfg.logger(os.Stderr)
 			opts := projections.RebuildOptions{Check: check}

@@ -48,6 +48,10 @@ type config struct {
 	schedulerInterval time.Duration
 	// eventStoreURL is the EventStoreDB to use as the log (eventstore.go).
 	eventStoreURL string
+	// projections is inline or async (eventstore.go); projectionWait bounds
+	// a write's wait for its projection when they are asynchronous.
+	projections    string
+	projectionWait time.Duration
 	// envErrs are environment variables that did not parse; reported before any command runs.
 	envErrs []error
 }
@@ -82,7 +86,9 @@ func (c *config) bind(cmd *cobra.Command) {
 	f.IntVar(&c.recoveryDays, "recovery-days", c.envInt("SECRETLOG_RECOVERY_DAYS", commands.DefaultRecoveryDays), "recovery window of a delete that names none, 7 to 30 days [SECRETLOG_RECOVERY_DAYS]")
 	f.IntVar(&c.maxVersions, "max-versions", c.envInt("SECRETLOG_MAX_VERSIONS", commands.DefaultMaxVersions), "readable versions kept of a value whose resource sets none [SECRETLOG_MAX_VERSIONS]")
 	f.DurationVar(&c.schedulerInterval, "scheduler-interval", c.envDuration("SECRETLOG_SCHEDULER_INTERVAL", 30*time.Second), "how often the scheduler looks for due deletions and rotations [SECRETLOG_SCHEDULER_INTERVAL]")
-	f.StringVar(&c.eventStoreURL, "eventstore-url", env("SECRETLOG_EVENTSTORE_URL", ""), "EventStoreDB connection string for the log, e.g. esdb://localhost:2113?tls=false; used only by the eventstore check command so far; serve refuses to start with it (README: EventStoreDB) [SECRETLOG_EVENTSTORE_URL]")
+	f.StringVar(&c.eventStoreURL, "eventstore-url", env("SECRETLOG_EVENTSTORE_URL", ""), "EventStoreDB connection string for the log, e.g. esdb://localhost:2113?tls=false: the log is kept there and projected asynchronously (README: EventStoreDB) [SECRETLOG_EVENTSTORE_URL]")
+	f.StringVar(&c.projections, "projections", env("SECRETLOG_PROJECTIONS", ""), "inline (default: read models commit with each write) or async (a leased runner projects the log and writes wait for it; always with EventStoreDB) [SECRETLOG_PROJECTIONS]")
+	f.DurationVar(&c.projectionWait, "projection-wait", c.envDuration("SECRETLOG_PROJECTION_WAIT", 10*time.Second), "with asynchronous projections, how long a write waits for its projection before answering anyway [SECRETLOG_PROJECTION_WAIT]")
 	c.limits = server.DefaultLimits()
 	for _, st := range c.limits.Settings() {
 		usage := st.Usage + " [" + st.Env + "]"

@@ -1,9 +1,9 @@
 package main
 
-// The EventStoreDB log (events/esdb) as configuration sees it today: the
-// setting is parsed and checked, "eventstore check" connects with it, and
-// serve refuses to start with it rather than quietly keep the log in
-// PostgreSQL. See the README's EventStoreDB section for what is wired.
+// The EventStoreDB log (events/esdb) as configuration sees it: serve and
+// worker append to it and project it asynchronously, "eventstore check"
+// connects with it, and the commands that read the PostgreSQL log refuse
+// to run with it. See the README's EventStoreDB section.
 
 import (
 	"context"
@@ -16,17 +16,30 @@ import (
 	"github.com/secretlog/secretlog/events/esdb"
 )
 
-// errEventStoreNotServed is serve's refusal when an EventStoreDB is configured.
-var errEventStoreNotServed = errors.New("refusing to start: SECRETLOG_EVENTSTORE_URL (--eventstore-url) is set, " +
-	"but serve keeps the log in PostgreSQL: running on EventStoreDB needs the asynchronous projection runner, " +
-	"which is not wired yet (README: EventStoreDB). Unset it to serve from PostgreSQL; " +
-	"\"secretlog eventstore check\" tests the connection")
+// asyncProjections reads SECRETLOG_PROJECTIONS: inline (the default with the
+// PostgreSQL log) or async (always with EventStoreDB).
+func (c *config) asyncProjections() (bool, error) {
+	switch c.projections {
+	case "", "inline":
+		if c.eventStoreURL != "" {
+			if c.projections == "inline" {
+				return false, errors.New("SECRETLOG_PROJECTIONS=inline needs the PostgreSQL log: with EventStoreDB (SECRETLOG_EVENTSTORE_URL) projections are asynchronous")
+			}
+			return true, nil
+		}
+		return false, nil
+	case "async":
+		return true, nil
+	}
+	return false, fmt.Errorf("SECRETLOG_PROJECTIONS (--projections) is %q: want inline or async", c.projections)
+}
 
-// refuseEventStore stops serve when an EventStoreDB is configured, so that no
-// one believes events go there while they go to PostgreSQL.
-func (c *config) refuseEventStore() error {
+// refusePostgresOnly stops a command that reads the PostgreSQL log (verify,
+// rebuild) when the log is on EventStoreDB.
+func (c *config) refusePostgresOnly(what string) error {
 	if c.eventStoreURL != "" {
-		return errEventStoreNotServed
+		return fmt.Errorf("%s needs the PostgreSQL log; the log is on EventStoreDB (SECRETLOG_EVENTSTORE_URL). "+
+			"To replay it into the read models, drop their tables: the next server start recreates them and the runner refills them (README: EventStoreDB)", what)
 	}
 	return nil
 }

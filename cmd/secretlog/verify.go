@@ -23,6 +23,9 @@ before it. Reports the first broken link by log position. Read-only; servers may
 (events appended meanwhile are left for the next run).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.refusePostgresOnly("verify (of the whole log; \"secretlog eventstore check\" checks one stream)"); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			log := cfg.logger(cmd.ErrOrStderr())
 			url, stop, err := cfg.database(ctx, log)
