@@ -92,7 +92,7 @@ func runServer(cmd *cobra.Command, cfg *config, mode serveMode) error {
 		remoteLog = remote
 		log.Info("the log is on EventStoreDB: projections run asynchronously; writes wait for them")
 	}
-	srv, err := server.New(ctx, server.Config{Log: remoteLog, AsyncProjections: async, ProjectionWait: cfg.projectionWait,DatabaseURL: url, Keyring: keyring, TokenKey: tokenKey, Logger: log,
+	srv, err := server.New(ctx, server.Config{Log: remoteLog, AsyncProjections: async, ProjectionWait: cfg.projectionWait, DatabaseURL: url, Keyring: keyring, TokenKey: tokenKey, Logger: log,
 		Limits: cfg.limits, DisableIntrospection: !cfg.introspection, DisableGraphiQL: !cfg.graphiql,
 		MaxTokenTTL: cfg.maxTokenTTL, NoWorker: mode.noWorker, WorkerOnly: mode.workerOnly,
 		NatsURL: cfg.natsURL, NatsStream: cfg.natsStream, SchedulerEvery: cfg.schedulerInterval,
