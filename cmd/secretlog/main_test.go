@@ -49,7 +49,7 @@ func TestNewcomerPath(t *testing.T) {
 	}
 	run, test := readmeCommands(t)
 	require.Equal(t, "go run ./cmd/secretlog serve", run)
-	require.Equal(t, "go test -race -count=1 ./...", test)
+	require.Equal(t, "go test -race -count=1 ./... && SECRETLOG_TEST_PROJECTIONS=async go test -race -count=1 ./server", test)
 	ci, err := os.ReadFile("../../.ci/run")
 	require.NoError(t, err)
 	require.Contains(t, string(ci), "\n"+test+"\n", ".ci/run calls the README's test command")
