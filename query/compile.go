@@ -37,6 +37,17 @@ func (b *builder) check() error {
 	return nil
 }
 
+// FoldedTags is the tags column as eq and in compare it: every string
+// value lower-cased, keys and other values as they are. The read models'
+// GIN indexes on tags index this expression (jsonb_path_ops), so
+// FoldedTags @> {"key": lower(v)} is answered from the index; it holds
+// exactly when the tag is a string equal to v ignoring case, and for a
+// number or boolean v exactly when the tag is v. secretlog_fold_tags (the
+// projections package defines it) builds the folded document; when lower()
+// changes nothing in the document's text, no string value has a case to
+// fold and the document is its own folded form, without a function call.
+const FoldedTags = "(CASE WHEN lower(tags::text) = tags::text THEN tags ELSE secretlog_fold_tags(tags) END)"
+
 // column is a value a query can refer to: a read-model column, a tag, or
 // the output of an aggregate stage.
 type column struct {
