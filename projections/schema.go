@@ -12,11 +12,32 @@ import (
 	"github.com/jackc/tern/v2/migrate"
 
 	"github.com/secretlog/secretlog/events"
+	"github.com/secretlog/secretlog/query"
 )
 
+// foldTagsDDL defines secretlog_fold_tags(tags): the document with every
+// string value lower-cased exactly as eq and in compare a tag
+// (lower(tags -> key #>> '{}')), keys and other values as they are, so
+// that {"key": lower(v)} is contained in it exactly when the tag is a
+// string equal to v ignoring case. The GIN indexes on tags index
+// query.FoldedTags, which calls it only for documents lower() changes.
+// Its body names only pg_catalog's functions: index maintenance may run
+// it with no other schema on the search path.
+const foldTagsDDL = `
+CREATE OR REPLACE FUNCTION secretlog_fold_tags(tags jsonb) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$
+    SELECT CASE WHEN jsonb_typeof(tags) <> 'object' THEN tags ELSE coalesce(
+        (SELECT jsonb_object_agg(e.key, CASE WHEN jsonb_typeof(e.value) = 'string'
+            THEN to_jsonb(lower(e.value #>> '{}')) ELSE e.value END)
+        FROM jsonb_each(tags) AS e), '{}') END
+    $$;
+`
+
 // readModelDDL creates every read-model table; {{suffix}} lets a rebuild
-// build shadow tables next to the live ones.
-const readModelDDL = `
+// build shadow tables next to the live ones. It starts with foldTagsDDL,
+// which the tags indexes use.
+const readModelDDL = foldTagsDDL + `
 CREATE TABLE IF NOT EXISTS secrets{{suffix}} (
     secret_id          text PRIMARY KEY,
     name               text        NOT NULL,
@@ -48,8 +69,12 @@ CREATE TABLE IF NOT EXISTS secrets{{suffix}} (
 -- ascending with nulls first (descending: nulls last) and breaks ties on the
 -- id in the last key's direction: (domain_id, x NULLS FIRST, secret_id)
 -- serves a filter on x and a sort on x both ways. The visibility columns are
--- INCLUDEd so a workspace caller's scope is checked without the heap; tag
--- equality is tags @> {...} on the GIN index.
+-- INCLUDEd so a workspace caller's scope is checked without the heap.
+-- eq and in ignore case (lower(x) = lower($1)) on every field but the ids:
+-- the _folded indexes on lower(x) serve them for name, provider and
+-- schema_id. Tag equality is a containment test on the folded tags
+-- (query.FoldedTags, every string value lower-cased) that the GIN index
+-- answers, followed by the exact comparison.
 CREATE INDEX IF NOT EXISTS secrets{{suffix}}_scope ON secrets{{suffix}} (domain_id, workspace_id, project_id);
 CREATE INDEX IF NOT EXISTS secrets{{suffix}}_visibility ON secrets{{suffix}} (domain_id, resource_group, workspace_id, project_id);
 CREATE INDEX IF NOT EXISTS secrets{{suffix}}_domain_id ON secrets{{suffix}} (domain_id, secret_id)
@@ -62,7 +87,13 @@ CREATE INDEX IF NOT EXISTS secrets{{suffix}}_domain_provider ON secrets{{suffix}
     INCLUDE (resource_group, workspace_id, project_id);
 CREATE INDEX IF NOT EXISTS secrets{{suffix}}_domain_schema ON secrets{{suffix}} (domain_id, schema_id NULLS FIRST, secret_id)
     INCLUDE (resource_group, workspace_id, project_id);
-CREATE INDEX IF NOT EXISTS secrets{{suffix}}_tags ON secrets{{suffix}} USING gin (tags jsonb_path_ops);
+CREATE INDEX IF NOT EXISTS secrets{{suffix}}_domain_name_folded ON secrets{{suffix}} (domain_id, lower(name), secret_id)
+    INCLUDE (resource_group, workspace_id, project_id);
+CREATE INDEX IF NOT EXISTS secrets{{suffix}}_domain_provider_folded ON secrets{{suffix}} (domain_id, lower(provider), lower(schema_id), secret_id)
+    INCLUDE (resource_group, workspace_id, project_id);
+CREATE INDEX IF NOT EXISTS secrets{{suffix}}_domain_schema_folded ON secrets{{suffix}} (domain_id, lower(schema_id), secret_id)
+    INCLUDE (resource_group, workspace_id, project_id);
+CREATE INDEX IF NOT EXISTS secrets{{suffix}}_tags_folded ON secrets{{suffix}} USING gin (` + query.FoldedTags + ` jsonb_path_ops);
 
 CREATE TABLE IF NOT EXISTS user_secrets{{suffix}} (
     user_secret_id text PRIMARY KEY,
@@ -89,7 +120,7 @@ CREATE TABLE IF NOT EXISTS user_secrets{{suffix}} (
 );
 CREATE INDEX IF NOT EXISTS user_secrets{{suffix}}_owner ON user_secrets{{suffix}} (domain_id, user_id, created_at);
 CREATE INDEX IF NOT EXISTS user_secrets{{suffix}}_domain_id ON user_secrets{{suffix}} (domain_id, user_secret_id);
-CREATE INDEX IF NOT EXISTS user_secrets{{suffix}}_tags ON user_secrets{{suffix}} USING gin (tags jsonb_path_ops);
+CREATE INDEX IF NOT EXISTS user_secrets{{suffix}}_tags_folded ON user_secrets{{suffix}} USING gin (` + query.FoldedTags + ` jsonb_path_ops);
 -- The scheduler's: rotations that come due.
 CREATE INDEX IF NOT EXISTS secrets{{suffix}}_rotation ON secrets{{suffix}} (next_rotation_time) WHERE auto_rotation;
 CREATE INDEX IF NOT EXISTS user_secrets{{suffix}}_rotation ON user_secrets{{suffix}} (next_rotation_time) WHERE auto_rotation;
@@ -184,6 +215,11 @@ DROP TABLE IF EXISTS resource_usage;
 DELETE FROM `+events.OffsetsTable+`;`+readModels(""), "")
 	m.AppendMigration("trusted secrets", strings.ReplaceAll(trustedSecretsDDL, "{{suffix}}", ""), "")
 	m.AppendMigration("remote log positions", positionsDDL, "")
+	// eq and in ignore case: indexes on lower(column) and on the folded
+	// tags replace the exact tags indexes (readModels creates the missing
+	// ones; the rows stay, nothing is replayed).
+	m.AppendMigration("case-insensitive indexes", `DROP INDEX IF EXISTS secrets_tags, user_secrets_tags, trusted_secrets_tags;`+
+		readModels(""), "")
 	if err := m.Migrate(ctx); err != nil {
 		return false, err
 	}

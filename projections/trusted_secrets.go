@@ -52,7 +52,9 @@ CREATE INDEX IF NOT EXISTS trusted_secrets{{suffix}}_domain_created ON trusted_s
     INCLUDE (resource_group, workspace_id);
 CREATE INDEX IF NOT EXISTS trusted_secrets{{suffix}}_domain_name ON trusted_secrets{{suffix}} (domain_id, name NULLS FIRST, trusted_secret_id)
     INCLUDE (resource_group, workspace_id);
-CREATE INDEX IF NOT EXISTS trusted_secrets{{suffix}}_tags ON trusted_secrets{{suffix}} USING gin (tags jsonb_path_ops);
+CREATE INDEX IF NOT EXISTS trusted_secrets{{suffix}}_domain_name_folded ON trusted_secrets{{suffix}} (domain_id, lower(name), trusted_secret_id)
+    INCLUDE (resource_group, workspace_id);
+CREATE INDEX IF NOT EXISTS trusted_secrets{{suffix}}_tags_folded ON trusted_secrets{{suffix}} USING gin (` + query.FoldedTags + ` jsonb_path_ops);
 CREATE INDEX IF NOT EXISTS secrets{{suffix}}_trusted_secret ON secrets{{suffix}} (domain_id, trusted_secret_id, secret_id)
     WHERE trusted_secret_id IS NOT NULL;
 `

@@ -37,13 +37,25 @@ func (b *builder) check() error {
 	return nil
 }
 
+// FoldedTags is the tags column as eq and in compare it: every string
+// value lower-cased, keys and other values as they are. The read models'
+// GIN indexes on tags index this expression (jsonb_path_ops), so
+// FoldedTags @> {"key": lower(v)} is answered from the index; it holds
+// exactly when the tag is a string equal to v ignoring case, and for a
+// number or boolean v exactly when the tag is v. secretlog_fold_tags (the
+// projections package defines it) builds the folded document; when lower()
+// changes nothing in the document's text, no string value has a case to
+// fold and the document is its own folded form, without a function call.
+const FoldedTags = "(CASE WHEN lower(tags::text) = tags::text THEN tags ELSE secretlog_fold_tags(tags) END)"
+
 // column is a value a query can refer to: a read-model column, a tag, or
 // the output of an aggregate stage.
 type column struct {
 	expr string // SQL expression
 	kind Kind
-	// tag is set for tags.<key> of the read-model table: equality can then
-	// add a containment test the GIN index on tags answers.
+	// tag is set for tags.<key> of the read-model table itself (tagged):
+	// eq and in can then add a containment test on FoldedTags, which the
+	// GIN index answers. Later stages read a CTE, where no index helps.
 	tag    string
 	tagged bool
 }
@@ -130,7 +142,8 @@ func (rel *relation) column(b *builder, r Ref) column {
 	case r.Output != "":
 		return rel.cols[r.Output]
 	case r.Tag != "":
-		return column{expr: "(tags -> " + b.Bind(r.Tag) + "::text)", kind: KindJSON, tag: r.Tag, tagged: true}
+		tagged := rel.res != nil && rel.from == rel.res.Table
+		return column{expr: "(tags -> " + b.Bind(r.Tag) + "::text)", kind: KindJSON, tag: r.Tag, tagged: tagged}
 	}
 	return column{expr: r.Column, kind: r.Kind}
 }
@@ -213,23 +226,31 @@ func limitOffset(p Page) string {
 	return out
 }
 
-// tagHint is tags @> {"key": value} for a scalar value of a table tag: the
-// GIN index on tags answers it; the exact comparison still follows it.
-func (b *builder) tagHint(col column, v Value) string {
+// hintable reports whether an eq or in value v of col gets a tagHint: a
+// tag of the table, and a string (compared ignoring case: fold), a number
+// or a boolean. Null, arrays and objects get none, nor strings compared
+// exactly (only not and not_in do, where no index helps).
+func hintable(col column, v Value, fold bool) bool {
 	if !col.tagged {
-		return ""
+		return false
 	}
 	switch v.Raw.(type) {
-	case map[string]any, []any, nil:
-		return ""
+	case nil, map[string]any, []any:
+		return false
+	case string:
+		return fold
 	}
 	js, ok := v.Param.(string)
-	if !ok {
-		return ""
+	return ok && json.Valid([]byte(js))
+}
+
+// tagHint is FoldedTags @> {"key": value} for a hintable value: the GIN
+// index on the folded tags answers it, and the comparison that follows it
+// decides. A string is lower-cased by PostgreSQL, as the comparison does.
+func (b *builder) tagHint(col column, v Value) string {
+	if s, ok := v.Raw.(string); ok {
+		return FoldedTags + " @> jsonb_object(ARRAY[" + b.Bind(col.tag) + "::text], ARRAY[lower(" + b.Bind(s) + "::text)])"
 	}
-	obj, err := json.Marshal(map[string]json.RawMessage{col.tag: json.RawMessage(js)})
-	if err != nil {
-		return ""
-	}
-	return "tags @> " + b.Bind(string(obj)) + "::jsonb"
+	obj, _ := json.Marshal(map[string]json.RawMessage{col.tag: json.RawMessage(v.Param.(string))})
+	return FoldedTags + " @> " + b.Bind(string(obj)) + "::jsonb"
 }

@@ -12,13 +12,13 @@ func (b *builder) condition(rel *relation, c Condition) string {
 	col := rel.column(b, c.Ref)
 	switch c.Op {
 	case "eq":
-		return b.equal(col, c.Values[0], c.Fold)
+		return b.equal(col, c.Values[0], c.Fold, true)
 	case "not":
-		return negate(b.equal(col, c.Values[0], false))
+		return negate(b.equal(col, c.Values[0], false, false))
 	case "in":
-		return b.in(col, c.Values, c.Fold)
+		return b.in(col, c.Values, c.Fold, true)
 	case "not_in":
-		return negate(b.in(col, c.Values, false))
+		return negate(b.in(col, c.Values, false, false))
 	case "lt", "lte", "gt", "gte":
 		return b.compare(col, comparisons[c.Op], c.Values[0])
 	case "datetime_lt", "datetime_lte", "datetime_gt", "datetime_gte":
@@ -102,64 +102,78 @@ func lowerText(col column) (expr, guard string) {
 }
 
 // equal is eq: null matches a missing value (and a JSON null); with fold, a
-// string matches ignoring case (python-core's iexact).
-func (b *builder) equal(col column, v Value, fold bool) string {
+// string matches ignoring case (python-core's iexact). With hint, a tag of
+// the table is first tested on the folded tags, which the GIN index answers
+// (on text columns lower(x) is itself what the indexes on lower(x) answer).
+func (b *builder) equal(col column, v Value, fold, hint bool) string {
 	if v.Null() {
 		if col.kind == KindJSON {
 			return "(" + col.expr + " IS NULL OR " + col.expr + " = 'null'::jsonb)"
 		}
 		return col.expr + " IS NULL"
 	}
+	var eq string
 	if folded(v, fold) {
 		expr, guard := lowerText(col)
-		return "(" + guard + expr + " = lower(" + b.Bind(v.Raw) + "::text))"
+		eq = "(" + guard + expr + " = lower(" + b.Bind(v.Raw) + "::text))"
+	} else {
+		eq = col.expr + " = " + b.param(col, v)
 	}
-	eq := col.expr + " = " + b.param(col, v)
-	if hint := b.tagHint(col, v); hint != "" {
-		eq = "(" + hint + " AND " + eq + ")"
+	if hint && hintable(col, v, fold) {
+		eq = "(" + b.tagHint(col, v) + " AND " + eq + ")"
 	}
 	return eq
 }
 
 // in is any of the values; null matches a missing value, and with fold
-// strings match ignoring case.
-func (b *builder) in(col column, vals []Value, fold bool) string {
-	var exact, lower, ors []string
-	var hints []string
-	nullable, hinted := false, col.tagged
+// strings match ignoring case. With hint, on a tag of the table whose every
+// value but null is hintable, the values are first tested on the folded
+// tags (any of them), which the GIN index answers.
+func (b *builder) in(col column, vals []Value, fold, hint bool) string {
+	var exact, lower []string
+	nullable := false
 	for _, v := range vals {
-		switch v.Raw.(type) {
-		case nil:
+		if v.Null() {
 			nullable = true
-		case []any, map[string]any:
-			hinted = false
+		} else if !hintable(col, v, fold) {
+			hint = false
 		}
 	}
+	var hints []string
 	for _, v := range vals {
 		switch {
 		case v.Null():
+			continue
 		case folded(v, fold):
 			lower = append(lower, "lower("+b.Bind(v.Raw)+"::text)")
 		default:
 			exact = append(exact, b.param(col, v))
-			if hinted {
-				hints = append(hints, b.tagHint(col, v))
-			}
+		}
+		if hint {
+			hints = append(hints, b.tagHint(col, v))
 		}
 	}
+	var arms []string
 	if len(exact) > 0 {
-		in := col.expr + " IN (" + strings.Join(exact, ", ") + ")"
-		if hinted {
-			in = "((" + strings.Join(hints, " OR ") + ") AND " + in + ")"
-		}
-		ors = append(ors, in)
+		arms = append(arms, col.expr+" IN ("+strings.Join(exact, ", ")+")")
 	}
 	if len(lower) > 0 {
 		expr, guard := lowerText(col)
-		ors = append(ors, "("+guard+expr+" IN ("+strings.Join(lower, ", ")+"))")
+		arms = append(arms, "("+guard+expr+" IN ("+strings.Join(lower, ", ")+"))")
+	}
+	var ors []string
+	if len(arms) > 0 {
+		match := strings.Join(arms, " OR ")
+		if len(arms) > 1 {
+			match = "(" + match + ")"
+		}
+		if len(hints) > 0 {
+			match = "((" + strings.Join(hints, " OR ") + ") AND " + match + ")"
+		}
+		ors = append(ors, match)
 	}
 	if nullable {
-		ors = append(ors, b.equal(col, Value{}, false))
+		ors = append(ors, b.equal(col, Value{}, false, false))
 	}
 	switch len(ors) {
 	case 0:

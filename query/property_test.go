@@ -36,7 +36,9 @@ var (
 	propProviders = []string{"aws", "gcp", "azure"}
 	propSchemas   = []string{"aws_access_key", "gcp_sa", "azure_sp"}
 	propEnvs      = []any{"prod", "dev", "Prod", "stage", nil}
-	propTeams     = []any{"core", "edge", "Core-2", "db"}
+	propTeams     = []any{"core", "edge", "Core-2", "db", "CORE", `Core "1" \`}
+	// propEnvKeys differ from env only in case: tags.env never reads them.
+	propEnvKeys = []any{"PROD", "prod", "Dev", 1}
 )
 
 func randomRows(rng *rand.Rand, n int) []secretRow {
@@ -67,6 +69,9 @@ func randomRows(rng *rand.Rand, n int) []secretRow {
 		}
 		if rng.IntN(3) > 0 {
 			r.Tags["env"] = propEnvs[rng.IntN(len(propEnvs))]
+		}
+		if rng.IntN(4) == 0 {
+			r.Tags["Env"] = propEnvKeys[rng.IntN(len(propEnvKeys))]
 		}
 		switch rng.IntN(4) {
 		case 0:
@@ -168,7 +173,7 @@ var propKeys = []propKey{
 	{[]string{"version"}, kNum, func(r secretRow) any { return float64(r.Version) }, false},
 	{[]string{"createdAt", "created_at"}, kTime, func(r secretRow) any { return r.CreatedAt }, false},
 	{[]string{"updatedAt", "updated_at"}, kTime, func(r secretRow) any { return r.UpdatedAt }, false},
-	tagKey("env"), tagKey("tier"), tagKey("team"), tagKey("flag"), tagKey("absent"),
+	tagKey("env"), tagKey("Env"), tagKey("tier"), tagKey("team"), tagKey("flag"), tagKey("absent"),
 }
 
 func keyByName(name string) propKey {
@@ -560,7 +565,7 @@ func (g *generator) sample(k propKey) any {
 	case kTime:
 		return queryNow.Add(-time.Duration(g.rng.IntN(70*24)) * time.Hour).Format(time.RFC3339)
 	case kJSON:
-		return []any{"prod", "2", 2, 1.5, true, false, "zzz"}[g.rng.IntN(7)]
+		return []any{"prod", "2", 2, 1.5, true, false, "zzz", "CORE"}[g.rng.IntN(8)]
 	}
 	return []string{"aws", "Gamma", "zzz", "w1", "PROJECT", "alpha-beta"}[g.rng.IntN(6)]
 }

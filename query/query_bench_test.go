@@ -133,6 +133,8 @@ func benchQueries() []benchQuery {
 		{name: "list/tag eq", id: admin, list: l(query.Input{Filter: []query.Filter{cond("tags.team", "eq", "t42")}})},
 		{name: "list/tags eq + sort createdAt", id: admin, list: l(query.Input{Filter: []query.Filter{
 			cond("tags.team", "eq", "t42"), cond("tags.cost", "eq", 7)}, Sort: []query.SortKey{{Key: "createdAt", Desc: true}}})},
+		{name: "list/workspace + tags.env (1/3 of rows), sort createdAt desc", id: admin, list: l(query.Input{Filter: []query.Filter{
+			cond("workspaceId", "eq", "w7"), cond("tags.env", "eq", "PROD")}, Sort: []query.SortKey{{Key: "createdAt", Desc: true}}})},
 		{name: "list/created last 7 days", id: admin, list: l(query.Input{Filter: []query.Filter{cond("createdAt", "timediff_gt", "now-7d")},
 			Sort: []query.SortKey{{Key: "createdAt", Desc: true}}})},
 		{name: "list/name contain (no index)", id: admin, list: l(query.Input{Filter: []query.Filter{cond("name", "contain", "abc1")}})},
