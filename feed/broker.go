@@ -437,11 +437,20 @@ type PostgresLog struct {
 	// back until the read models show them: tenancy is checked against
 	// them, and a subscriber then reads what it was told of.
 	Projected bool
+	// Store, when set, is the log when it is not the event_log table
+	// (EventStoreDB; always Projected). The audit trail stays in Pool.
+	Store events.Store
 }
 
 // ReadAll implements Log.
 func (l PostgresLog) ReadAll(ctx context.Context, after events.Cursor, limit int) ([]events.Record, error) {
-	recs, err := events.ReadAllIn(ctx, l.Pool, after, limit, true)
+	var recs []events.Record
+	var err error
+	if l.Store != nil {
+		recs, err = l.Store.ReadAll(ctx, after, limit)
+	} else {
+		recs, err = events.ReadAllIn(ctx, l.Pool, after, limit, true)
+	}
 	if err != nil || !l.Projected || len(recs) == 0 {
 		return recs, err
 	}
@@ -472,8 +481,19 @@ func Head(ctx context.Context, q events.Querier) (events.Cursor, error) {
 	return events.Cursor{Commit: uint64(xmin - 1), Position: 1<<63 - 1}, nil
 }
 
+// head is where a tail of l starts: everything after it is still to come.
+func (l PostgresLog) head(ctx context.Context) (events.Cursor, error) {
+	if l.Store != nil {
+		return projections.Position(ctx, l.Pool, projections.ReadModelsConsumer)
+	}
+	return Head(ctx, l.Pool)
+}
+
 // Head is Head on b's log (a PostgresLog).
 func (b *Broker) Head(ctx context.Context) (events.Cursor, error) {
+	if l, ok := b.log.(PostgresLog); ok {
+		return l.head(ctx)
+	}
 	q, ok := b.log.(querierLog)
 	if !ok {
 		return events.Cursor{}, errors.New("feed: this log cannot tell its position")
@@ -493,14 +513,18 @@ func RunLogTail(ctx context.Context, log PostgresLog, b *Broker, logger *slog.Lo
 			return
 		}
 		var err error
-		if from, err = Head(ctx, pool); err == nil {
+		if from, err = log.head(ctx); err == nil {
 			break
 		}
 		logger.Warn("feed: log tail start", "error", err.Error())
 		sleep(ctx, time.Second)
 	}
+	channel := events.AppendedChannel
+	if log.Store != nil {
+		channel = projections.ProjectedChannel
+	}
 	for ctx.Err() == nil {
-		wake, stop, err := events.Listen(ctx, pool, events.AppendedChannel, 1)
+		wake, stop, err := events.Listen(ctx, pool, channel, 1)
 		if err != nil {
 			if ctx.Err() == nil {
 				logger.Warn("feed: log tail", "error", err.Error())

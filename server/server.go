@@ -288,7 +288,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 	if !cfg.WorkerOnly {
-		feedLog := feed.PostgresLog{Pool: pool, Projected: cfg.remote()}
+		feedLog := feed.PostgresLog{Pool: pool, Projected: cfg.remote(), Store: cfg.Log}
 		s.Feed = feed.NewBroker(feedLog, projector.Snapshot, logger)
 		lim := cfg.Limits.WithDefaults()
 		s.Feed.Buffer, s.Feed.MaxPerCaller, s.Feed.MaxTotal = lim.SubscriptionBuffer, lim.MaxCallerSubscriptions, lim.MaxSubscriptions

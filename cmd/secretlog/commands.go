@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -82,7 +83,9 @@ func runServer(cmd *cobra.Command, cfg *config, mode serveMode) error {
 		return err
 	}
 	defer stop()
-	remote, err := cfg.eventStore(ctx)
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	remote, err := cfg.eventStore(octx)
+	cancel()
 	if err != nil {
 		return err
 	}

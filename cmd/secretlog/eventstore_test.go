@@ -9,11 +9,23 @@ import (
 
 // With an EventStoreDB configured, serve refuses to start (before touching
 // keys or a database) instead of keeping the log in PostgreSQL unannounced.
-func TestServeRefusesEventStoreURL(t *testing.T) {
-	r := runCLI(t, "", "serve", "--data-dir", t.TempDir(), "--eventstore-url", "esdb://localhost:2113?tls=false")
+// TestEventStoreSettings: what runs on EventStoreDB and what refuses to,
+// decided before anything starts.
+func TestEventStoreSettings(t *testing.T) {
+	url := "esdb://localhost:2113?tls=false"
+	r := runCLI(t, "", "serve", "--data-dir", t.TempDir(), "--eventstore-url", url, "--projections", "inline")
 	require.Equal(t, 1, r.status, "%s", r)
-	require.Contains(t, r.stderr, "SECRETLOG_EVENTSTORE_URL")
-	require.Contains(t, r.stderr, "not wired yet")
+	require.Contains(t, r.stderr, "SECRETLOG_PROJECTIONS=inline needs the PostgreSQL log")
+
+	r = runCLI(t, "", "serve", "--data-dir", t.TempDir(), "--projections", "sometimes")
+	require.Equal(t, 1, r.status, "%s", r)
+	require.Contains(t, r.stderr, "want inline or async")
+
+	for _, cmd := range []string{"verify", "rebuild"} {
+		r = runCLI(t, "", cmd, "--data-dir", t.TempDir(), "--eventstore-url", url)
+		require.Equal(t, 1, r.status, "%s: %s", cmd, r)
+		require.Contains(t, r.stderr, "needs the PostgreSQL log", cmd)
+	}
 }
 
 func TestEventStoreCheck(t *testing.T) {
