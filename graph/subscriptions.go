@@ -90,7 +90,9 @@ func (r *Resolver) subscribe(ctx context.Context, resourceType string, filter *m
 			}
 		}
 		err := wait()
-		if err == nil {
+		if err == nil || ctx.Err() != nil {
+			// The client is gone: gqlgen no longer reads this
+			// subscription's error (writing it would race its reader).
 			return
 		}
 		var slow *feed.SlowError
