@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -41,7 +42,7 @@ func (d Deps) lockStream(ctx context.Context, id string) (unlock func(), err err
 		return nil, err
 	}
 	return func() {
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5e9)
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1, hashtext($2))`, streamLockSpace, id); err != nil {
 			// Ending the session releases the lock whatever state it is in.
